@@ -1,0 +1,3 @@
+from munijobs.cli import main
+
+main()

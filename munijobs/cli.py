@@ -1,0 +1,231 @@
+"""The munijobs command line: crawl sources, manage the database, see what happened.
+
+Run `munijobs COMMAND --help` for the options and an example of each command.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import click
+
+from munijobs.constants import RunStatus
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
+    """`NAME=VALUE` pairs as a dict; a pair without '=' is a usage error."""
+    overrides = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="-s")
+        overrides[name.strip()] = value
+    return overrides
+
+
+def project_settings(overrides: dict[str, str] | None = None):
+    """Scrapy settings of munijobs: environment variables (read now), then command-line overrides."""
+    from scrapy.utils.project import get_project_settings
+
+    from munijobs.settings import ENV_SETTINGS
+
+    settings = get_project_settings()
+    for name in ENV_SETTINGS:
+        if os.environ.get(name):
+            settings.set(name, os.environ[name], priority="project")
+    for name, value in (overrides or {}).items():
+        settings.set(name, value, priority="cmdline")
+    return settings
+
+
+def spider_names(settings) -> list[str]:
+    from scrapy.spiderloader import SpiderLoader
+
+    return sorted(SpiderLoader.from_settings(settings).list())
+
+
+def database(settings=None):
+    """The upgraded database engine for these settings (DATABASE_URL)."""
+    from storage.db import ensure_schema, get_engine
+
+    settings = settings or project_settings()
+    return ensure_schema(get_engine(settings.get("DATABASE_URL")))
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="munijobs")
+def cli():
+    """munijobs: collect job ads of Norwegian municipalities and county municipalities into one SQL database.
+
+    Example: munijobs crawl nav && munijobs status
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("source", required=False)
+@click.option("--all", "all_sources", is_flag=True, help="Crawl every source, one after the other.")
+@click.option("-s", "--set", "pairs", multiple=True, metavar="NAME=VALUE",
+              help="Override a setting for this run (repeatable), e.g. -s NAV_FEED_LOOKBACK_DAYS=7.")
+def crawl(source, all_sources, pairs):
+    """Run one crawl of SOURCE (or of every source with --all) into the database.
+
+    Exits 0 when the run completed (ok or partial), 1 when it failed, 3 when another crawl of the source is running.
+
+    Example: munijobs crawl nav -s NAV_FEED_LOOKBACK_DAYS=7
+    """
+    overrides = parse_overrides(pairs)
+    settings = project_settings(overrides)
+    names = spider_names(settings)
+    if all_sources == bool(source):
+        raise click.UsageError("give one SOURCE or --all")
+    if all_sources:
+        if not names:
+            click.echo("munijobs: there is no source yet: nothing to crawl.", err=True)
+            sys.exit(0)
+        sys.exit(crawl_all(names, pairs))
+    if source not in names:
+        raise click.BadParameter(f"unknown source {source!r}; known sources: {', '.join(names) or 'none'}",
+                                 param_hint="SOURCE")
+    sys.exit(crawl_one(source, settings))
+
+
+def crawl_all(names: list[str], pairs: tuple[str, ...]) -> int:
+    """Crawl each source in its own process (Scrapy's reactor cannot restart); non-zero if any failed."""
+    worst = 0
+    for name in names:
+        click.echo(f"munijobs: crawling {name} ...", err=True)
+        args = [sys.executable, "-m", "munijobs", "crawl", name, *(f"-s{p}" for p in pairs)]
+        code = subprocess.run(args, check=False).returncode
+        click.echo(f"munijobs: {name}: {'ok' if code == 0 else f'FAILED (exit {code})'}", err=True)
+        worst = max(worst, code)
+    return worst
+
+
+def crawl_one(source: str, settings) -> int:
+    """One crawl in this process, under the source's crawl lock; returns the exit code."""
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.utils.defer import deferred_from_coro
+    from twisted.internet import task
+
+    from storage.locks import acquire
+    from storage.runs import fail_run, get_run, start_run
+
+    engine = database(settings)
+    ttl = timedelta(seconds=settings.getint("CRAWL_LOCK_TTL", 300))
+    lease = acquire(engine, source, ttl=ttl)
+    if lease is None:
+        click.echo(f"munijobs: a crawl of {source} is already running; not starting another.", err=True)
+        return EXIT_LOCKED
+    try:
+        run_id = start_run(engine, source)
+        lease.attach_run(run_id)
+        settings.set("MUNIJOBS_RUN_ID", run_id, priority="cmdline")
+        process = CrawlerProcess(settings)
+        crawler = process.create_crawler(source)
+        process.crawl(crawler)
+
+        def heartbeat():
+            if not lease.renew():
+                crawler.spider.fail("lost the crawl lock to another process")
+                deferred_from_coro(crawler.engine.close_spider_async(reason="lock_lost"))
+
+        beat = task.LoopingCall(heartbeat)
+        beat.start(max(ttl.total_seconds() / 3, 1), now=False)
+        process.start()
+        if beat.running:
+            beat.stop()
+        run = get_run(engine, run_id)
+        if run.status == RunStatus.RUNNING:
+            fail_run(engine, run_id, "the crawl ended without recording its outcome")
+            run = get_run(engine, run_id)
+    finally:
+        lease.release()
+    click.echo(f"munijobs: {source}: run {run_id} {run.status}"
+               f" (seen {run.items_seen}, new {run.items_new}, updated {run.items_updated},"
+               f" closed {run.items_closed}, errors {run.errors}){': ' + run.message if run.message else ''}", err=True)
+    return EXIT_FAILED if run.status == RunStatus.FAILED else 0
+
+
+@cli.group(context_settings=CONTEXT)
+def db():
+    """Manage the database schema.
+
+    Example: munijobs db upgrade
+    """
+
+
+@db.command(context_settings=CONTEXT)
+def upgrade():
+    """Apply all migrations and load the reference code lists (idempotent).
+
+    Uses DATABASE_URL (default sqlite:///munijobs.db).
+
+    Example: DATABASE_URL=postgresql+psycopg://munijobs@localhost/munijobs munijobs db upgrade
+    """
+    from storage.db import current_revision
+
+    engine = database()
+    click.echo(f"database {engine.url.render_as_string(hide_password=True)} is at revision {current_revision(engine)}")
+
+
+@cli.command(context_settings=CONTEXT)
+def status():
+    """Show the last crawl run of every source.
+
+    Example: munijobs status
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from storage.runs import last_runs
+
+    settings = project_settings()
+    engine = database(settings)
+    runs = last_runs(engine)
+    table = Table(title="munijobs: last run per source")
+    for column in ("source", "run", "started (UTC)", "finished (UTC)", "status", "seen", "new", "updated", "closed",
+                   "errors", "message"):
+        table.add_column(column)
+    failed = False
+    for name in sorted(set(spider_names(settings)) | set(runs)):
+        run = runs.get(name)
+        if run is None:
+            table.add_row(name, "-", "never run", "", "", "", "", "", "", "", "")
+            continue
+        failed |= run.status == RunStatus.FAILED
+        table.add_row(name, str(run.id), f"{run.started_at:%Y-%m-%d %H:%M}",
+                      f"{run.finished_at:%Y-%m-%d %H:%M}" if run.finished_at else "", run.status, str(run.items_seen),
+                      str(run.items_new), str(run.items_updated), str(run.items_closed), str(run.errors),
+                      run.message or "")
+    Console(stderr=False).print(table)
+    sys.exit(EXIT_FAILED if failed else 0)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--source", help="Only postings of this source.")
+def renormalise(source):
+    """Re-run the normaliser over stored postings without a recrawl; history is written only for real changes.
+
+    Example: munijobs renormalise --source nav
+    """
+    from storage.renormalise import renormalise_postings
+
+    engine = database()
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"renormalise: {done}/{total} postings", err=True)
+
+    result = renormalise_postings(engine, source=source, progress=progress)
+    click.echo(f"renormalised {result.seen} postings: {result.changed} changed, {result.fields} field changes")
+
+
+def main() -> None:
+    cli(prog_name="munijobs")

@@ -1,0 +1,190 @@
+"""Application deadline and start: dates in the forms Norwegian ads write them, and the words used instead."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from munijobs.constants import DeadlineKind
+
+OSLO = ZoneInfo("Europe/Oslo")
+MONTHS = {
+    "januar": 1, "jan": 1, "january": 1, "februar": 2, "feb": 2, "february": 2, "mars": 3, "mar": 3, "march": 3,
+    "april": 4, "apr": 4, "mai": 5, "may": 5, "juni": 6, "jun": 6, "june": 6, "juli": 7, "jul": 7, "july": 7,
+    "august": 8, "aug": 8, "september": 9, "sep": 9, "sept": 9, "oktober": 10, "okt": 10, "october": 10, "oct": 10,
+    "november": 11, "nov": 11, "desember": 12, "des": 12, "december": 12, "dec": 12,
+}
+"""Bokmål, nynorsk (same month names) and English month names and abbreviations."""
+_MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
+_ISO = re.compile(
+    r"(?<!\d)(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"
+    r"(?:[T ](?P<time>\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(?P<tz>Z|[+-]\d{2}:?\d{2})?)?(?!\d)"
+)
+_NUMERIC = re.compile(r"(?<![\d.])(?P<d>\d{1,2})[./](?P<m>\d{1,2})(?:[./](?P<y>\d{4}|\d{2})(?![\d])|\.(?!\d))")
+_WORDS = re.compile(
+    rf"(?<!\d)(?P<d>\d{{1,2}})\.?\s*(?:de\s+)?(?P<month>{_MONTH})\b\.?(?:\s*(?P<y>\d{{4}})(?!\d))?", re.IGNORECASE
+)
+_ENGLISH = re.compile(rf"\b(?P<month>{_MONTH})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})", re.IGNORECASE)
+
+ASAP = re.compile(r"\b(?:snarest|snarast|straks|omgående|omgåande|asap|as soon as possible|så snart som mu?o?g)",
+                  re.IGNORECASE)
+ROLLING = re.compile(r"\b(?:fortløpende|fortløpande|løpende|løpande|rullerende|kontinuerlig|ongoing|rolling)\b",
+                     re.IGNORECASE)
+_DEADLINE_LABEL = re.compile(
+    r"(?:søknadsfrist(?:en)?|søknadsfrest|frist for søknad|siste søknadsdag|frist|apply by|application deadline"
+    r"|deadline)(?:\s+(?:er|er satt til|er sett til|:))?\s*[:\-–]?\s*(?P<value>[^\n]{1,80})",
+    re.IGNORECASE,
+)
+_ROLLING_PHRASE = re.compile(
+    r"(?:søknader|søknadar|søkere|søkjarar|kandidater|intervju\w*)\s+(?:blir\s+|vil\s+bli\s+)?"
+    r"(?:behandles|vurderes|behandlast|vurderast|behandla|vurdert|innkalles|kallast inn|gjennomføres)\s+"
+    r"(?:\w+\s+)?(?:fortløpende|fortløpande|løpende|løpande)",
+    re.IGNORECASE,
+)
+_START_LABEL = re.compile(
+    r"(?:ønsket oppstart|oppstart(?:sdato)?|tiltredelse(?:sdato)?|tiltreding(?:sdato)?|tiltredingsdato|startdato"
+    r"|start date|tiltre|stillingen er ledig (?:fra|frå)|ledig (?:fra|frå)|tilsetting frå|ansettelse fra)"
+    r"(?:\s+(?:er|blir|vil vere|vil være|:))?\s*[:\-–]?\s*(?P<value>[^\n]{1,80})",
+    re.IGNORECASE,
+)
+_START_WORDS = re.compile(
+    rf"(?:snarest(?: mulig)?|snarast(?: mogleg)?|straks|omgående|så snart som mulig|så snart som mogleg"
+    rf"|etter (?:nærmare |nærmere )?avtale|etter avtale|as soon as possible|by agreement"
+    rf"|(?:i |fra |frå )?(?:våren|høsten|hausten|sommeren|sommaren|vinteren|vinteren) \d{{4}}"
+    rf"|(?:i |fra |frå )?(?:{_MONTH}) \d{{4}})",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class DeadlineResult:
+    """Kind of deadline, its date when it is one, and its words when it is not."""
+
+    kind: str
+    date: date | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """Start date when one is stated, else the start in words."""
+
+    date: date | None = None
+    text: str | None = None
+
+
+def _reference_day(published: date | datetime | None) -> date | None:
+    if isinstance(published, datetime):
+        return (published.astimezone(OSLO) if published.tzinfo else published).date()
+    return published
+
+
+def _next_on_or_after(day: int, month: int, reference: date | None) -> date | None:
+    if reference is None:
+        return None
+    for year in (reference.year, reference.year + 1):
+        candidate = _safe_date(year, month, day)
+        if candidate and candidate >= reference:
+            return candidate
+    return None
+
+
+def _safe_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _year(value: str) -> int:
+    return int(value) + 2000 if len(value) == 2 else int(value)
+
+
+def parse_date(text: str | None, published: date | datetime | None = None) -> date | None:
+    """The first date in `text`; a date without a year takes its next occurrence on/after `published`."""
+    if not text:
+        return None
+    found: list[tuple[int, date | None]] = []
+    iso = _ISO.search(text)
+    if iso:
+        found.append((iso.start(), _iso_date(iso)))
+    for pattern in (_NUMERIC, _WORDS, _ENGLISH):
+        match = pattern.search(text)
+        if match:
+            found.append((match.start(), _match_date(match, published)))
+    found = [item for item in found if item[1] is not None]
+    return min(found, key=lambda item: item[0])[1] if found else None
+
+
+def _iso_date(match: re.Match[str]) -> date | None:
+    day = _safe_date(int(match["y"]), int(match["m"]), int(match["d"]))
+    if day is None or not match["tz"] or not match["time"]:
+        return day
+    moment = datetime.fromisoformat(f"{day.isoformat()}T{match['time'].zfill(5)}{match['tz'].replace('Z', '+00:00')}")
+    return moment.astimezone(OSLO).date()
+
+
+def _match_date(match: re.Match[str], published: date | datetime | None) -> date | None:
+    groups = match.groupdict()
+    month = MONTHS[groups["month"].lower()] if groups.get("month") else int(groups["m"])
+    day = int(groups["d"])
+    if groups.get("y"):
+        return _safe_date(_year(groups["y"]), month, day)
+    return _next_on_or_after(day, month, _reference_day(published))
+
+
+def _words(value: str) -> str:
+    return re.sub(r"\s+", " ", value).strip(" .,:;!-–").lower()
+
+
+def parse_deadline(raw: str | None, text: str | None = None, published: date | datetime | None = None) -> DeadlineResult:
+    """Deadline from the structured value, else from a "Søknadsfrist: ..." line or a rolling-review phrase in the text."""
+    if raw and raw.strip():
+        return _deadline_from_value(raw, published)
+    if text:
+        label = _DEADLINE_LABEL.search(text)
+        if label:
+            result = _deadline_from_value(label["value"], published, from_text=True)
+            if result.kind != DeadlineKind.UNKNOWN:
+                return result
+        if _ROLLING_PHRASE.search(text):
+            return DeadlineResult(DeadlineKind.ROLLING, text=_words(_ROLLING_PHRASE.search(text).group(0)))
+    return DeadlineResult(DeadlineKind.UNKNOWN)
+
+
+def _deadline_from_value(value: str, published: date | datetime | None, from_text: bool = False) -> DeadlineResult:
+    day = parse_date(value, published)
+    if day:
+        return DeadlineResult(DeadlineKind.DATE, day)
+    asap, rolling = ASAP.search(value), ROLLING.search(value)
+    if from_text:
+        first = min((m for m in (asap, rolling) if m), key=lambda m: m.start(), default=None)
+        if first is None or first.start() > 3:
+            return DeadlineResult(DeadlineKind.UNKNOWN)
+        return DeadlineResult(DeadlineKind.ASAP if first is asap else DeadlineKind.ROLLING, text=_words(first.group(0)))
+    if asap:
+        return DeadlineResult(DeadlineKind.ASAP, text=_words(value))
+    if rolling:
+        return DeadlineResult(DeadlineKind.ROLLING, text=_words(value))
+    return DeadlineResult(DeadlineKind.UNKNOWN, text=_words(value) or None)
+
+
+def parse_start(raw: str | None, text: str | None = None, published: date | datetime | None = None) -> StartResult:
+    """Start from the structured value, else from an "Oppstart/Tiltredelse/Tiltreding ..." phrase in the text."""
+    if raw and raw.strip():
+        day = parse_date(raw, published)
+        if day:
+            return StartResult(day)
+        value = _START_LABEL.match(raw.strip())
+        return StartResult(text=_words(value["value"] if value else raw) or None)
+    for label in _START_LABEL.finditer(text or ""):
+        value = label["value"]
+        day = parse_date(value[:30], published)
+        words = _START_WORDS.match(value)
+        if words and (day is None or words.start() == 0 and not re.match(r"\d", value)):
+            return StartResult(text=_words(words.group(0)))
+        if day and re.match(r"(?:(?:den|dato|fra|frå|innen|innan)\s+)?\d", value, re.IGNORECASE):
+            return StartResult(day)
+    return StartResult()

@@ -1,0 +1,78 @@
+"""Salary statements: yearly NOK amounts, lønnstrinn, and "etter avtale"/"etter tariff"."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SALARY_WORD = r"(?:lønn|løn|årslønn|årsløn|lønnsramme|lønnsspenn|lønnsnivå|lønnsintervall|lønnes|lønast|avlønning|salary)"
+_AMOUNT = r"\d{1,3}(?:[ \u00a0.]\d{3})+|\d{5,7}"
+_AMOUNTS = re.compile(
+    rf"(?P<lead>fra|frå|from|inntil|opptil|up to)?\s*(?:kr\.?|nok|kroner)?\s*(?P<low>{_AMOUNT})(?:,-|,00)?"
+    rf"(?:\s*(?:kr\.?|kroner|nok))?(?:\s*(?:-|–|—|til|to)\s*(?:kr\.?|nok)?\s*(?P<high>{_AMOUNT})(?:,-|,00)?)?"
+    rf"(?:\s*(?:kr\.?|kroner|nok))?(?P<period>\s*(?:pr\.?|per|i|/)\s*(?:år|året|måned|mnd\.?|månad|month|year))?",
+    re.IGNORECASE,
+)
+_STEP = re.compile(
+    r"\b(?:lønnstrinn|lønnstrinn|løntrinn|lønstrinn|lønnssteg|ltr\.?)\s*(?P<low>\d{1,3})(?:\s*(?:-|–|til)\s*(?P<high>\d{1,3}))?\b",
+    re.IGNORECASE,
+)
+_TERMS = re.compile(
+    rf"{_SALARY_WORD}\w*\b[^.\n]{{0,30}}?\b(?P<terms>(?:etter|i henhold til|i samsvar med|ifølge|iht\.?)\s+"
+    r"(?:nærmere |nærmare |gjeldande |gjeldende |sentrale |lokale |kvalifikasjoner og )?"
+    r"(?:avtale|avtalar|avtaler|tariff|tariffavtale|hovedtariffavtalen|hovudtariffavtalen|kvalifikasjonar"
+    r"|kvalifikasjoner|regulativ|lønnsregulativ|statens lønnsregulativ)\w*)",
+    re.IGNORECASE,
+)
+YEARLY_RANGE = (100_000, 5_000_000)
+MONTHLY_RANGE = (15_000, 400_000)
+
+
+@dataclass(frozen=True)
+class SalaryResult:
+    """Yearly salary range in NOK where stated, and the statement in words."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    text: str | None = None
+
+
+def _amount(value: str | None) -> float | None:
+    return float(re.sub(r"\D", "", value)) if value else None
+
+
+def parse_salary(text: str | None) -> SalaryResult:
+    """The salary an ad states: amounts (near a salary word) first, then lønnstrinn, then terms like "etter avtale"."""
+    if not text:
+        return SalaryResult()
+    for sentence in re.finditer(rf"[^.\n]*{_SALARY_WORD}[^\n]*", text, re.IGNORECASE):
+        amounts = _amounts_in(sentence.group(0))
+        if amounts:
+            return amounts
+    step = _STEP.search(text)
+    if step:
+        steps = step["low"] + (f"-{step['high']}" if step["high"] else "")
+        return SalaryResult(text=f"lønnstrinn {steps}")
+    terms = _TERMS.search(text)
+    if terms:
+        return SalaryResult(text=re.sub(r"\s+", " ", terms["terms"]).lower())
+    return SalaryResult()
+
+
+def _amounts_in(sentence: str) -> SalaryResult | None:
+    for match in _AMOUNTS.finditer(sentence):
+        low, high = _amount(match["low"]), _amount(match["high"])
+        monthly = bool(match["period"]) and re.search(r"måne?d|mnd|month", match["period"], re.IGNORECASE)
+        bounds = MONTHLY_RANGE if monthly else YEARLY_RANGE
+        if not all(bounds[0] <= v <= bounds[1] for v in (low, high) if v is not None):
+            continue
+        factor = 12 if monthly else 1
+        low, high = low * factor, high * factor if high is not None else None
+        lead = (match["lead"] or "").lower()
+        words = re.sub(r"\s+", " ", match.group(0)).strip()
+        if lead in ("inntil", "opptil", "up to") and high is None:
+            return SalaryResult(None, low, words)
+        if lead in ("fra", "frå", "from") and high is None:
+            return SalaryResult(low, None, words)
+        return SalaryResult(low, high if high is not None else low, words)
+    return None

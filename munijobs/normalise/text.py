@@ -1,0 +1,155 @@
+"""Ad text: HTML to clean plain text, and repair of text that a source flattened (glued sentences)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from bs4 import BeautifulSoup, Comment, Tag
+
+BLOCK_TAGS = frozenset(
+    {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section", "article",
+     "header", "footer", "blockquote", "dd", "dt", "dl", "hr", "pre", "address", "figure", "figcaption"}
+)
+DROP_TAGS = ("script", "style", "noscript", "template", "head", "iframe", "svg", "object")
+PARAGRAPH_TAGS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "pre"})
+"""Blocks followed by a blank line; other blocks only end the line."""
+BULLET = "• "
+LINE = "\n"
+PARAGRAPH = "\x1f"
+_HTML_SPACE = re.compile(r"\s+")
+_AROUND_BREAK = re.compile(r"[ \t]*([\n\x1f])[ \t]*")
+_BREAK_RUN = re.compile(r"[\n\x1f]+")
+_EMPTY_BULLET = re.compile(r"• *\n+")
+_CELL_TAGS = ("td", "th")
+
+_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_ZERO_WIDTH = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+UPPER = "A-ZÆØÅÄÖÜÉÈÁ"
+LOWER = "a-zæøåäöüéèáóúíß"
+_LOWER_THEN_CAPITALISED = re.compile(rf"(?<=[{LOWER}])(?=[{UPPER}](?:[{LOWER}]|$))")
+_PUNCT_THEN_CAPITALISED = re.compile(rf"(?<=[{LOWER}0-9)][.!?:;,])(?=[{UPPER}][{LOWER}])")
+_UNSAFE_TOKEN = re.compile(r"@|://|www\.|\.(?:no|com|net|org|html?|pdf)\b", re.IGNORECASE)
+_TOKEN = re.compile(r"\S+")
+
+GLUE_PREFIXES = ("Mc", "Mac", "De", "Van", "La", "Le", "O'", "D'")
+"""Capitalised name prefixes that are written glued to a capitalised name (McDonald, MacLeod, DeVito)."""
+
+MIXED_CASE_WORDS = frozenset(
+    {"PowerPoint", "SharePoint", "YouTube", "LinkedIn", "JavaScript", "TypeScript", "GitHub", "GitLab", "WordPress",
+     "PowerShell", "PowerApps", "PowerBI", "OneDrive", "OneNote", "DevOps", "FileMaker", "AutoCAD", "SketchUp",
+     "InDesign", "QlikView", "PostgreSQL", "MySQL", "ArcGIS", "QGIS", "WhatsApp", "FaceTime", "FaceBook", "TikTok",
+     "SnapChat", "PlayStation", "MasterCard", "BankID", "ePhorte", "WebCruiter", "JobbNorge", "HelseCV", "VisBook",
+     "SuccessFactors", "ServiceNow", "TopDesk", "StatsBygg", "NorSIS", "KommIT", "HelsaMi", "VismaFlyt", "MinSide",
+     "GoodTeams", "TeamViewer", "DocuLive", "CosDoc", "SymfoniPlan", "ProCare", "HelseNorge", "KlikkFri", "DigiDel"}
+)
+"""Mixed-case product and brand names that must never be split (checked case-sensitively)."""
+
+SENTENCE_STARTERS = frozenset(
+    {"Vi", "Du", "De", "Det", "Den", "Dei", "Dette", "Denne", "Han", "Hun", "Ho", "Hver", "Kvar", "Her", "Hos", "Som",
+     "Og", "Men", "Et", "Eit", "En", "Ein", "Ei", "Er", "Om", "Ved", "For", "Med", "Til", "Etter", "Alle", "Stillingen",
+     "Stillinga", "Søknad", "Søknaden", "Kommunen", "Enheten", "Avdelingen", "Vår", "Våre", "Vårt", "Me", "Oss", "Ta",
+     "Les", "Se", "Sjå", "Send", "Søk", "Kontakt", "Mer", "Meir", "I", "På", "Fra", "Frå", "Arbeidsoppgaver",
+     "Kvalifikasjoner", "Personlige", "Ønskelig", "Krav", "Lønn", "Løn", "Oppstart", "Tiltredelse", "Søknadsfrist",
+     "Å", "We", "You", "The", "Our", "This", "As"}
+)
+"""Words that start a sentence often; a capitalised word glued to one of these is split even after a capital."""
+
+
+def _drop_noise(soup: BeautifulSoup) -> None:
+    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
+        comment.extract()
+    for tag in soup.find_all(DROP_TAGS):
+        tag.decompose()
+
+
+def html_to_text(fragment: str | None) -> str:
+    """Clean plain text of an HTML fragment: blocks become lines, list items keep a bullet, noise dropped."""
+    if not fragment or not fragment.strip():
+        return ""
+    soup = BeautifulSoup(fragment, "lxml")
+    _drop_noise(soup)
+    parts: list[str] = []
+    _walk(soup, parts)
+    text = _AROUND_BREAK.sub(r"\1", "".join(parts))
+    text = _BREAK_RUN.sub(lambda run: "\n\n" if PARAGRAPH in run.group(0) else "\n", text)
+    return clean_text(_EMPTY_BULLET.sub(BULLET, text))
+
+
+def _walk(node: Tag, parts: list[str]) -> None:
+    for child in node.children:
+        if not isinstance(child, Tag):
+            parts.append(_HTML_SPACE.sub(" ", str(child)))
+        elif child.name == "br":
+            parts.append(LINE)
+        elif child.name == "li":
+            parts.append(LINE + BULLET)
+            _walk(child, parts)
+            parts.append(LINE)
+        elif child.name in _CELL_TAGS:
+            parts.append(" ")
+            _walk(child, parts)
+            parts.append(" ")
+        elif child.name in BLOCK_TAGS:
+            mark = PARAGRAPH if child.name in PARAGRAPH_TAGS else LINE
+            parts.append(mark)
+            _walk(child, parts)
+            parts.append(mark)
+        else:
+            _walk(child, parts)
+
+
+def clean_text(text: str | None) -> str:
+    """Decode entities, collapse spaces inside lines, keep at most one blank line between blocks."""
+    if not text:
+        return ""
+    text = html.unescape(text) if "&" in text else text
+    text = _ZERO_WIDTH.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    lines = [BULLET + line[1:].lstrip() if line[:1] in "•·▪◦" and line[1:2] == " " else line for line in lines]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def repair_glued_text(text: str | None) -> str:
+    """Separate sentences that a source glued together ("kommunikasjonVi arbeider" -> "kommunikasjon. Vi arbeider").
+
+    Brand names (PowerPoint), prefixed names (McDonald), one-letter prefixes (iPad, eHelse), hyphenated compounds
+    (NAV-kontoret), e-mail addresses and web addresses are left alone. Words glued in lower case are not split.
+    """
+    if not text:
+        return ""
+    return _TOKEN.sub(_repair_token, text)
+
+
+def _repair_token(match: re.Match[str]) -> str:
+    token = match.group(0)
+    if _UNSAFE_TOKEN.search(token):
+        return token
+    token = _PUNCT_THEN_CAPITALISED.sub(" ", token)
+    if not _LOWER_THEN_CAPITALISED.search(token):
+        return token
+    protected = _protected_spans(token)
+    return _LOWER_THEN_CAPITALISED.sub(lambda glue: _separator(token, glue.start(), protected), token)
+
+
+def _protected_spans(token: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for word in MIXED_CASE_WORDS if word in token for m in re.finditer(word, token)]
+
+
+def _separator(token: str, position: int, protected: list[tuple[int, int]]) -> str:
+    if any(start < position < end for start, end in protected):
+        return ""
+    start = position
+    while start > 0 and token[start - 1].isalpha():
+        start -= 1
+    end = position + 1
+    while end < len(token) and token[end].islower():
+        end += 1
+    left, right = token[start:position], token[position:end]
+    if len(left) <= 1 or left in GLUE_PREFIXES:
+        return ""
+    if (left[0].isupper() or len(left) < 5 or len(right) == 1) and right not in SENTENCE_STARTERS:
+        return ""
+    return ". "

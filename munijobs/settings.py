@@ -1,0 +1,81 @@
+"""Scrapy and munijobs settings. Every munijobs setting can also be set by an environment variable of the same name.
+
+Precedence: ``munijobs crawl -s NAME=VALUE`` > environment variable > the default here.
+"""
+
+import os
+
+from munijobs import __version__
+
+
+ENV_SETTINGS: list[str] = []
+"""Names of the settings that an environment variable of the same name can set."""
+
+
+def _env(name: str, default: str) -> str:
+    ENV_SETTINGS.append(name)
+    return os.environ.get(name) or default
+
+
+BOT_NAME = "munijobs"
+SPIDER_MODULES = ["spiders"]
+NEWSPIDER_MODULE = "spiders"
+
+# -- where data goes
+DATABASE_URL = _env("DATABASE_URL", "sqlite:///munijobs.db")
+STORE_BATCH_SIZE = int(_env("STORE_BATCH_SIZE", "500"))
+"""Postings written per transaction: a crash loses at most the batch in flight."""
+
+# -- sources
+NAV_FEED_URL = _env("NAV_FEED_URL", "https://pam-stilling-feed.nav.no")
+NAV_API_TOKEN = _env("NAV_API_TOKEN", "")
+NAV_FEED_LOOKBACK_DAYS = int(_env("NAV_FEED_LOOKBACK_DAYS", "180"))
+BRREG_API_URL = _env("BRREG_API_URL", "https://data.brreg.no/enhetsregisteret/api")
+EMPLOYER_SCOPE = _env("EMPLOYER_SCOPE", "municipal")
+
+# -- politeness: identify ourselves, obey robots.txt, throttle
+USER_AGENT = _env(
+    "USER_AGENT", f"munijobs/{__version__} (+https://github.com/munijobs/munijobs; job-ad aggregator for analysts)"
+)
+ROBOTSTXT_OBEY = True
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = float(_env("AUTOTHROTTLE_START_DELAY", "1.0"))
+AUTOTHROTTLE_MAX_DELAY = 60.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = float(_env("AUTOTHROTTLE_TARGET_CONCURRENCY", "2.0"))
+DOWNLOAD_DELAY = float(_env("DOWNLOAD_DELAY", "0"))
+
+# -- faults: short timeouts, capped responses, retries with backoff that honour Retry-After
+DOWNLOAD_TIMEOUT = int(_env("DOWNLOAD_TIMEOUT", "60"))
+DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+RETRY_ENABLED = True
+RETRY_TIMES = int(_env("RETRY_TIMES", "3"))
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+RETRY_BACKOFF_BASE = float(_env("RETRY_BACKOFF_BASE", "2.0"))
+"""Seconds before the first retry; doubled on each further retry (Retry-After wins when the server sends it)."""
+RETRY_BACKOFF_MAX = float(_env("RETRY_BACKOFF_MAX", "120"))
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "munijobs.middlewares.BackoffRetryMiddleware": 550,
+}
+
+ITEM_PIPELINES = {
+    "pipelines.clean.CleanPipeline": 100,
+    "pipelines.normalise.NormalisePipeline": 200,
+    "pipelines.validate.ValidatePipeline": 300,
+    "pipelines.deduplicate.DeduplicatePipeline": 400,
+    "pipelines.store.StorePipeline": 500,
+}
+
+# -- operations
+LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+LOGSTATS_INTERVAL = float(_env("LOGSTATS_INTERVAL", "30"))
+LOG_DIR = _env("LOG_DIR", "")
+ALERT_WEBHOOK_URL = _env("ALERT_WEBHOOK_URL", "")
+
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+FEED_EXPORT_ENCODING = "utf-8"

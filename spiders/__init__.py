@@ -1,0 +1,1 @@
+"""One spider per source. Modules starting with an underscore hold shared code, not spiders."""

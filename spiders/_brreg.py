@@ -1,0 +1,205 @@
+"""Employer scope: is an employer a municipality, a county municipality or one of their enterprises?
+
+Authoritative answer: the Brønnøysund register (Enhetsregisteret). NAV gives the underenhet (establishment); we climb
+`overordnetEnhet` to the legal top unit and look at its org form. Without a usable org number the employer name
+decides ("Leka kommune", "Ulvik herad", "Troms fylkeskommune", Sami and bilingual names).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Engine
+
+from munijobs import codes
+from munijobs.constants import MUNICIPAL_ORG_FORMS, PUBLIC_ORG_FORMS, EmployerScope
+from storage.employers import MAX_CHAIN, EmployerUnit, load_units, save_units
+
+MUNICIPAL = "municipal"
+PUBLIC = "public"
+PRIVATE = "private"
+
+BY_BRREG = "brreg"
+BY_NAME = "name"
+BY_KNOWN_EMPLOYER = "known_employer"
+BY_FEED_ENTRY = "feed_entry"
+
+PUBLIC_SECTOR = "Offentlig"
+_PRIVATE_SUFFIXES = frozenset({"AS", "ASA", "SA", "ANS", "DA", "ENK", "NUF", "A/S"})
+_MUNICIPALITY_WORDS = ("kommune", "herad", "suohkan", "gielda", "tjïelte", "kommuuni")
+_MUNICIPALITY_NAME = re.compile(rf"^(?P<place>.+?)\s+(?:{'|'.join(_MUNICIPALITY_WORDS)})(?=$|[\s,.;:(/–-])")
+_COUNTY_NAME = re.compile(r"^\S.*\s+fylkeskommune(?:\s*\([^)]*\))?$")
+_ORGNR = re.compile(r"^\d{9}$")
+
+Fetch = Callable[[str], Awaitable[tuple[int, Any]]]
+"""Downloads a URL and returns (HTTP status, parsed JSON or None); raises BrregUnavailable when it cannot."""
+
+
+class BrregUnavailable(RuntimeError):
+    """Brønnøysund could not be asked (network error, 5xx after retries, malformed answer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeDecision:
+    """Scope of an employer (municipal, public, private), how it was decided, and the legal top unit if known."""
+
+    scope: str
+    method: str
+    top: EmployerUnit | None = None
+
+
+def is_orgnr(value: str | None) -> bool:
+    """Nine digits."""
+    return bool(value) and bool(_ORGNR.match(value))
+
+
+def in_scope(setting: str, scope: str) -> bool:
+    """Whether an employer of this scope is kept under EMPLOYER_SCOPE `setting`."""
+    if setting == EmployerScope.ALL:
+        return True
+    if setting == EmployerScope.PUBLIC:
+        return scope in (MUNICIPAL, PUBLIC)
+    return scope == MUNICIPAL
+
+
+def scope_of_org_form(org_form: str | None) -> str:
+    """municipal for KOMM/FYLK/KF/FKF/IKS, public for the state and other public forms, else private."""
+    if org_form in MUNICIPAL_ORG_FORMS:
+        return MUNICIPAL
+    if org_form in PUBLIC_ORG_FORMS:
+        return PUBLIC
+    return PRIVATE
+
+
+@cache
+def _municipality_name_forms() -> frozenset[str]:
+    return frozenset(form.lower() for m in codes.municipalities().values() for form in m.names)
+
+
+def _normalised(name: str) -> str:
+    return " ".join(name.replace("\u2013", "-").split()).lower()
+
+
+def is_municipal_name(name: str | None) -> bool:
+    """"X kommune" / "X herad" (and Sami forms) for a known municipality name, or "X fylkeskommune (ABC)"."""
+    if not name:
+        return False
+    text = _normalised(name)
+    if _COUNTY_NAME.match(text):
+        return True
+    match = _MUNICIPALITY_NAME.match(text)
+    return match is not None and match["place"] in _municipality_name_forms()
+
+
+def is_private_company_name(name: str | None) -> bool:
+    """A name ending in a private company form (" AS", " ASA", " SA", " ANS", " DA", " ENK", ...)."""
+    if not name or " " not in name.strip():
+        return False
+    suffix = name.strip().rsplit(None, 1)[-1].strip(".,")
+    return suffix in _PRIVATE_SUFFIXES or suffix.upper() in ("AS", "ASA")
+
+
+def decide_by_chain(chain: list[EmployerUnit]) -> ScopeDecision:
+    """Scope from the org form of the chain's legal top unit."""
+    top = chain[-1]
+    return ScopeDecision(scope_of_org_form(top.org_form), BY_BRREG, top)
+
+
+def decide_by_name(name: str | None, sector: str | None) -> ScopeDecision:
+    """Scope from the employer name; NAV's sector "Offentlig" makes a non-municipal name public."""
+    if is_municipal_name(name):
+        return ScopeDecision(MUNICIPAL, BY_NAME)
+    return ScopeDecision(PUBLIC if sector == PUBLIC_SECTOR else PRIVATE, BY_NAME)
+
+
+def unit_url(base_url: str, orgnr: str, subunit: bool) -> str:
+    """Brønnøysund URL of an underenhet or an enhet."""
+    return f"{base_url.rstrip('/')}/{'underenheter' if subunit else 'enheter'}/{orgnr}"
+
+
+def parse_unit(data: Any, subunit: bool) -> EmployerUnit:
+    """An EmployerUnit from a Brønnøysund enhet/underenhet JSON object. Raises BrregUnavailable on other shapes."""
+    if not isinstance(data, dict) or not is_orgnr(str(data.get("organisasjonsnummer", ""))):
+        raise BrregUnavailable("malformed Brønnøysund unit")
+    org_form = data.get("organisasjonsform") or {}
+    address = data.get("beliggenhetsadresse" if subunit else "forretningsadresse") or data.get("postadresse") or {}
+    parent = data.get("overordnetEnhet")
+    return EmployerUnit(
+        orgnr=data["organisasjonsnummer"],
+        name=data.get("navn"),
+        org_form=org_form.get("kode") if isinstance(org_form, dict) else None,
+        parent_orgnr=parent if is_orgnr(parent) else None,
+        municipality_code=address.get("kommunenummer") if isinstance(address, dict) else None,
+        is_subunit=subunit,
+    )
+
+
+class EmployerResolver:
+    """Resolves org numbers to their chain of units up to the legal top unit, through the cache and Brønnøysund.
+
+    Each org number is asked at most once per run (concurrent callers share the answer) and once per MAX_AGE
+    across runs; every unit fetched is stored at once.
+    """
+
+    def __init__(self, base_url: str, fetch: Fetch, engine: Engine) -> None:
+        self.base_url = base_url
+        self.fetch = fetch
+        self.engine = engine
+        self.requests = 0
+        self._units: dict[str, EmployerUnit] = {}
+        self._inflight: dict[str, asyncio.Future[EmployerUnit]] = {}
+
+    async def chain(self, orgnr: str) -> list[EmployerUnit]:
+        """Units from `orgnr` up to its top unit; [unit with found=False] when Brønnøysund does not know it.
+
+        Raises BrregUnavailable when Brønnøysund cannot be asked.
+        """
+        units = [await self.unit(orgnr, subunit_first=True)]
+        while units[-1].found and units[-1].parent_orgnr and len(units) < MAX_CHAIN:
+            parent = await self.unit(units[-1].parent_orgnr, subunit_first=False)
+            if not parent.found:
+                break
+            units.append(parent)
+        return units
+
+    async def unit(self, orgnr: str, subunit_first: bool) -> EmployerUnit:
+        """One unit, from memory, the cache (when fresh) or Brønnøysund."""
+        known = self._units.get(orgnr)
+        if known is None:
+            known = load_units(self.engine, [orgnr]).get(orgnr)
+            if known is not None and known.is_fresh():
+                self._units[orgnr] = known
+        if known is not None and known.is_fresh():
+            return known
+        inflight = self._inflight.get(orgnr)
+        if inflight is not None:
+            return await inflight
+        future: asyncio.Future[EmployerUnit] = asyncio.get_running_loop().create_future()
+        self._inflight[orgnr] = future
+        try:
+            unit = await self._lookup(orgnr, subunit_first)
+        except BrregUnavailable as exc:
+            future.set_exception(exc)
+            future.exception()  # consumed here; waiters re-raise it
+            raise
+        finally:
+            del self._inflight[orgnr]
+        save_units(self.engine, [unit])
+        self._units[orgnr] = unit
+        future.set_result(unit)
+        return unit
+
+    async def _lookup(self, orgnr: str, subunit_first: bool) -> EmployerUnit:
+        for subunit in (True, False) if subunit_first else (False,):
+            self.requests += 1
+            status, data = await self.fetch(unit_url(self.base_url, orgnr, subunit))
+            if status == 200:
+                return parse_unit(data, subunit)
+            if status not in (404, 410):
+                raise BrregUnavailable(f"Brønnøysund answered HTTP {status} for {orgnr}")
+        return EmployerUnit(orgnr=orgnr, found=False)

@@ -1,0 +1,430 @@
+"""NAV pam-stilling-feed: the backbone source of munijobs, read incrementally.
+
+The feed is a change log in pages. The spider starts at the stored cursor (or, on the first run, at the first page
+changed within NAV_FEED_LOOKBACK_DAYS), follows `next_id` page by page and stores the cursor after each page's
+postings are stored, so a later or interrupted run resumes there. Details are fetched only for active ads whose
+change marker (`sistEndret`) is not stored yet and whose employer may be in EMPLOYER_SCOPE; inactive entries only
+close stored postings. Employer scope is resolved through Brønnøysund (see spiders/_brreg.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from scrapy import Request, signals
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from munijobs.constants import EmployerScope
+from munijobs.items import JobPosting, StateCheckpoint
+from spiders._base import MunijobsSpider
+from spiders._brreg import (
+    BY_KNOWN_EMPLOYER,
+    BY_BRREG,
+    BY_NAME,
+    BrregUnavailable,
+    EmployerResolver,
+    ScopeDecision,
+    decide_by_chain,
+    decide_by_name,
+    in_scope,
+    is_orgnr,
+    is_private_company_name,
+    PRIVATE,
+    BY_FEED_ENTRY,
+)
+from spiders._nav_parse import (
+    ACTIVE,
+    SOURCE,
+    AdDetail,
+    FeedEntry,
+    FeedPage,
+    MalformedResponse,
+    closing_event,
+    extract_public_token,
+    http_date,
+    parse_detail,
+    parse_feed_page,
+    posting_from_detail,
+)
+from storage.employers import AMBIGUOUS, NameDecision, load_name_decisions, save_name_decision
+from storage.postings import source_versions, stored_expiry, stored_ids
+from storage.state import get_state
+
+CURSOR = "cursor"
+"""Crawl-state key: id of the feed page still to read."""
+PENDING_DETAILS = "pending_details"
+"""Crawl-state key: uuids of active ads whose details could not be fetched; fetched first on the next run."""
+SKIPPED_VERSIONS = "skipped_versions"
+"""Crawl-state key: {uuid: sistEndret} of out-of-scope ads on the last page read, which the next run re-reads."""
+NAME_MAX_LENGTH = 300
+GONE = "gone"
+"""A detail that answered 404/410."""
+
+
+class Unauthorized(RuntimeError):
+    """The feed rejected a fresh token."""
+
+
+class NavSpider(MunijobsSpider):
+    """Reads NAV's job-ad feed from the stored cursor to the tip; see the module docstring."""
+
+    name = "nav"
+
+    @classmethod
+    def from_crawler(cls, crawler, *args: Any, **kwargs: Any) -> NavSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._checkpoint_stored, signal=signals.item_scraped)
+        crawler.signals.connect(spider._checkpoint_lost, signal=signals.item_dropped)
+        crawler.signals.connect(spider._checkpoint_lost, signal=signals.item_error)
+        return spider
+
+    # -- set-up ------------------------------------------------------------------------------------------------
+
+    def _configure(self) -> None:
+        settings = self.settings
+        self.feed_url = settings.get("NAV_FEED_URL").rstrip("/")
+        self.token: str = settings.get("NAV_API_TOKEN") or ""
+        self.lookback = timedelta(days=settings.getint("NAV_FEED_LOOKBACK_DAYS", 180))
+        self.scope = settings.get("EMPLOYER_SCOPE", EmployerScope.MUNICIPAL)
+        self.page_size = settings.getint("NAV_PAGE_SIZE", 0)
+        self.max_pages = settings.getint("NAV_MAX_PAGES", 0)
+        self.detail_slots = asyncio.Semaphore(settings.getint("NAV_DETAIL_CONCURRENCY", 4))
+        self.resolver = EmployerResolver(settings.get("BRREG_API_URL"), self._fetch_brreg, self.engine)
+        self.name_decisions: dict[str, NameDecision] = load_name_decisions(self.engine, SOURCE)
+        self.pending: set[str] = set(get_state(self.engine, SOURCE, PENDING_DETAILS, []))
+        self.skipped_versions: dict[str, str] = dict(get_state(self.engine, SOURCE, SKIPPED_VERSIONS, {}))
+        self.pages_read = 0
+        self.failed_details = 0
+        self._token_lock = asyncio.Lock()
+        self._token_unproven = False
+        self._deciding: dict[str, asyncio.Future[None]] = {}
+        self._versions: dict[str, datetime | None] = {}
+        self._expiry: dict[str, datetime | None] = {}
+        self._continuation: tuple[str, Request] | None = None
+
+    async def start(self) -> AsyncIterator[Request]:
+        self._configure()
+        if self.scope not in set(EmployerScope):
+            self.fail(f"unknown EMPLOYER_SCOPE {self.scope!r} (municipal, public or all)")
+            return
+        if not self.token and not await self._renew_token(""):
+            return
+        cursor = get_state(self.engine, SOURCE, CURSOR)
+        if cursor:
+            self.logger.info("nav: resuming at feed page %s", cursor)
+        else:
+            self.logger.info("nav: first run, reading changes since %s", http_date(self._since()))
+        if self.pending:
+            self.logger.info("nav: %d details left over from the last run are fetched first", len(self.pending))
+        yield self._feed_request(cursor)
+
+    def _since(self) -> datetime:
+        return datetime.now(UTC) - self.lookback
+
+    # -- HTTP helpers ------------------------------------------------------------------------------------------
+
+    def _headers(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+    def _feed_request(self, page_id: str | None) -> Request:
+        url = f"{self.feed_url}/api/v1/feed" + (f"/{page_id}" if page_id else "")
+        if self.page_size:
+            url += f"?pageSize={self.page_size}"
+        headers = self._headers(self.token)
+        if not page_id:
+            headers["If-Modified-Since"] = http_date(self._since())
+        return Request(
+            url, headers=headers, callback=self.parse_feed_page, errback=self._feed_unreachable, dont_filter=True,
+            priority=10, meta={"handle_httpstatus_all": True, "page_id": page_id, "token": self.token},
+        )
+
+    async def _renew_token(self, rejected: str) -> bool:
+        """Fetch the public token after `rejected` got a 401; False (run failed) when a fresh token was refused too."""
+        async with self._token_lock:
+            if self.token != rejected:
+                return True
+            if self._token_unproven:
+                self.fail(f"NAV feed answered 401 twice, also with a fresh public token ({self.feed_url})")
+                return False
+            url = f"{self.feed_url}/api/publicToken"
+            try:
+                response = await self.crawler.engine.download_async(Request(url, dont_filter=True))
+            except Exception as exc:  # noqa: BLE001 - any download failure means no token
+                self.fail(f"NAV public token unreachable: {url}: {exc!r}")
+                return False
+            token = extract_public_token(response.text) if response.status == 200 else None
+            if token is None:
+                self.fail(f"no NAV public token at {url} (HTTP {response.status})")
+                return False
+            if rejected:
+                self.logger.warning("nav: token refused (401); using a freshly fetched public token")
+            self.token, self._token_unproven = token, bool(rejected)
+            return True
+
+    async def _get_nav(self, url: str) -> Response:
+        """GET a NAV URL with the token; renews the token once on 401. Raises Unauthorized or download errors."""
+        while True:
+            token = self.token
+            response = await self.crawler.engine.download_async(
+                Request(url, headers=self._headers(token), dont_filter=True)
+            )
+            if response.status != 401:
+                if token == self.token:
+                    self._token_unproven = False
+                return response
+            if not await self._renew_token(token):
+                raise Unauthorized(url)
+
+    async def _fetch_brreg(self, url: str) -> tuple[int, Any]:
+        self.crawler.stats.inc_value("nav/brreg_requests")
+        try:
+            response = await self.crawler.engine.download_async(
+                Request(url, headers={"Accept": "application/json"}, dont_filter=True)
+            )
+        except Exception as exc:  # noqa: BLE001 - any download failure means Brønnøysund is unavailable
+            raise BrregUnavailable(f"{url}: {exc!r}") from exc
+        if response.status != 200:
+            return response.status, None
+        try:
+            return 200, response.json()
+        except ValueError as exc:
+            raise BrregUnavailable(f"malformed JSON from {url}") from exc
+
+    # -- feed pages --------------------------------------------------------------------------------------------
+
+    def _feed_unreachable(self, failure: Failure) -> None:
+        self.fail(f"NAV feed unreachable: {failure.request.url}: {failure.getErrorMessage()}")
+
+    async def parse_feed_page(self, response: Response) -> AsyncIterator[Any]:
+        """Process one feed page, then store its postings and the cursor; the next page follows once stored."""
+        if response.status == 401:
+            if await self._renew_token(response.meta["token"]):
+                yield self._feed_request(response.meta["page_id"])
+            return
+        if response.status != 200:
+            self.fail(f"NAV feed answered HTTP {response.status} for {response.url}")
+            return
+        if response.meta["token"] == self.token:
+            self._token_unproven = False
+        try:
+            page = parse_feed_page(response.body, response.url)
+        except MalformedResponse as exc:
+            self.fail(f"{exc}; cursor stays at {response.meta['page_id'] or 'the first page'}")
+            return
+        self.pages_read += 1
+        self.crawler.stats.inc_value("nav/pages")
+        for item in await self._process_page(page):
+            yield item
+        yield StateCheckpoint(source=SOURCE, key=PENDING_DETAILS, value=sorted(self.pending))
+        yield StateCheckpoint(source=SOURCE, key=SKIPPED_VERSIONS, value=self.skipped_versions)
+        cursor = page.next_id or page.page_id
+        if page.next_id is None:
+            self.logger.info("nav: reached the tip of the feed at page %s", page.page_id)
+        elif self.max_pages and self.pages_read >= self.max_pages:
+            self.logger.info("nav: stopping after %d pages (NAV_MAX_PAGES); next run resumes at %s",
+                             self.pages_read, cursor)
+        else:
+            self._continuation = (cursor, self._feed_request(cursor))
+        yield StateCheckpoint(source=SOURCE, key=CURSOR, value=cursor)
+
+    def _checkpoint_stored(self, item: Any, **_: Any) -> None:
+        """Request the next page once the previous page's cursor (and so its postings) is stored."""
+        if isinstance(item, StateCheckpoint) and item.key == CURSOR and self._continuation is not None:
+            cursor, request = self._continuation
+            if item.value == cursor:
+                self._continuation = None
+                self.crawler.engine.crawl(request)
+
+    def _checkpoint_lost(self, item: Any, **_: Any) -> None:
+        if isinstance(item, StateCheckpoint) and item.key == CURSOR:
+            self._continuation = None
+            self.fail(f"could not store the NAV feed cursor {item.value}")
+
+    async def _process_page(self, page: FeedPage) -> list[JobPosting]:
+        entries = page.entries
+        if self.pages_read == 1 and self.pending:
+            on_page = {entry.uuid for entry in entries}
+            entries = entries + [
+                FeedEntry(uuid=uuid, status=ACTIVE, title="", business_name="", municipal="", modified_at=None)
+                for uuid in sorted(self.pending - on_page)
+            ]
+        self.crawler.stats.inc_value("nav/entries", len(page.entries))
+        ids = [entry.uuid for entry in entries]
+        versions = source_versions(self.engine, SOURCE, ids) | {i: self._versions[i] for i in ids if i in self._versions}
+        closing_ids = [entry.uuid for entry in entries if not entry.is_active or entry.is_masked]
+        stored = stored_ids(self.engine, SOURCE, closing_ids) | {i for i in closing_ids if i in self._expiry}
+        expiry = stored_expiry(self.engine, SOURCE, stored) | {i: self._expiry[i] for i in stored if i in self._expiry}
+        previous_skips, self.skipped_versions = self.skipped_versions, {}
+        results = await asyncio.gather(
+            *(self._handle_entry(entry, versions, stored, expiry, previous_skips) for entry in entries)
+        )
+        return [item for item in results if item is not None]
+
+    # -- one entry ---------------------------------------------------------------------------------------------
+
+    async def _handle_entry(
+        self,
+        entry: FeedEntry,
+        versions: dict[str, datetime | None],
+        stored: set[str],
+        expiry: dict[str, datetime | None],
+        previous_skips: dict[str, str],
+    ) -> JobPosting | None:
+        stats = self.crawler.stats
+        if not entry.is_active or entry.is_masked:
+            self.pending.discard(entry.uuid)
+            if entry.uuid not in stored:
+                return None
+            stats.inc_value("nav/closed")
+            return closing_event(entry.uuid, expiry.get(entry.uuid), entry.modified_at)
+        known_version = versions.get(entry.uuid)
+        if entry.modified_at is not None and (
+            (known_version is not None and known_version >= entry.modified_at)
+            or previous_skips.get(entry.uuid) == entry.modified_at.isoformat()
+        ):
+            stats.inc_value("nav/unchanged")
+            self._remember_skip(entry, previous_skips)
+            return None
+        if not await self._may_be_in_scope(entry):
+            stats.inc_value("nav/out_of_scope_before_detail")
+            self._remember_skip(entry, {entry.uuid: entry.modified_at.isoformat() if entry.modified_at else ""})
+            return None
+        name = self._usable_name(entry.business_name)
+        deciding = None
+        if name and name not in self.name_decisions and name not in self._deciding and self.scope != "all":
+            deciding = self._deciding[name] = asyncio.get_running_loop().create_future()
+        try:
+            return await self._capture(entry, stored, expiry)
+        finally:
+            if deciding is not None:
+                del self._deciding[name]
+                deciding.set_result(None)
+
+    def _remember_skip(self, entry: FeedEntry, previous_skips: dict[str, str]) -> None:
+        if entry.uuid in previous_skips:
+            self.skipped_versions[entry.uuid] = previous_skips[entry.uuid]
+
+    @staticmethod
+    def _usable_name(name: str) -> str | None:
+        name = " ".join(name.split())[:NAME_MAX_LENGTH]
+        return name if name and name not in ("?", "...") else None
+
+    def _known_decision(self, name: str | None) -> NameDecision | None:
+        decision = self.name_decisions.get(name) if name else None
+        return None if decision is None or decision.scope == AMBIGUOUS else decision
+
+    async def _may_be_in_scope(self, entry: FeedEntry) -> bool:
+        """False when the feed entry alone shows the employer is out of scope (saves the detail request)."""
+        if self.scope == EmployerScope.ALL or entry.modified_at is None:
+            return True
+        name = self._usable_name(entry.business_name)
+        if is_private_company_name(name):
+            return in_scope(self.scope, PRIVATE)
+        if name in self._deciding:
+            await asyncio.shield(self._deciding[name])
+        known = self._known_decision(name)
+        return known is None or in_scope(self.scope, known.scope)
+
+    async def _fetch_detail(self, uuid: str) -> AdDetail | str | None:
+        """The ad's detail; GONE on 404/410; None when it could not be fetched (kept pending for the next run)."""
+        url = f"{self.feed_url}/api/v1/feedentry/{uuid}"
+        async with self.detail_slots:
+            self.crawler.stats.inc_value("nav/details_fetched")
+            try:
+                response = await self._get_nav(url)
+            except Unauthorized:
+                return None
+            except Exception as exc:  # noqa: BLE001 - network errors after retries: try again next run
+                self.logger.warning("nav: detail %s failed: %r", url, exc)
+                return None
+        if response.status in (404, 410):
+            return GONE
+        if response.status != 200:
+            self.logger.warning("nav: detail %s answered HTTP %d", url, response.status)
+            return None
+        try:
+            return parse_detail(response.body, url)
+        except MalformedResponse as exc:
+            self.logger.warning("nav: %s", exc)
+            return None
+
+    async def _capture(
+        self, entry: FeedEntry, stored: set[str], expiry: dict[str, datetime | None]
+    ) -> JobPosting | None:
+        detail = await self._fetch_detail(entry.uuid)
+        if detail is None:
+            self.pending.add(entry.uuid)
+            self.failed_details += 1
+            self.crawler.stats.inc_value("nav/details_failed")
+            return None
+        self.pending.discard(entry.uuid)
+        if detail == GONE or detail.is_masked or detail.status != ACTIVE:
+            if entry.uuid not in stored:
+                return None
+            self.crawler.stats.inc_value("nav/closed")
+            closed_at = entry.modified_at if detail == GONE else detail.modified_at or entry.modified_at
+            return closing_event(entry.uuid, expiry.get(entry.uuid), closed_at)
+        posting = posting_from_detail(detail, entry.modified_at)
+        decision = await self._decide(posting, entry)
+        if not in_scope(self.scope, decision.scope):
+            self.crawler.stats.inc_value("nav/out_of_scope_after_detail")
+            if entry.modified_at is not None:
+                self.skipped_versions[entry.uuid] = entry.modified_at.isoformat()
+            return None
+        posting.employer_scope_method = decision.method
+        if decision.top is not None:
+            posting.employer_parent_orgnr = decision.top.orgnr
+            posting.employer_org_form = decision.top.org_form
+        self._versions[posting.source_ad_id] = posting.source_modified_at
+        self._expiry[posting.source_ad_id] = posting.expires_at
+        return posting
+
+    async def _decide(self, posting: JobPosting, entry: FeedEntry) -> ScopeDecision:
+        """Scope of the posting's employer: Brønnøysund by org number, else a known name, else the name itself."""
+        name = self._usable_name(entry.business_name)
+        orgnr = posting.employer_orgnr
+        if is_orgnr(orgnr):
+            try:
+                chain = await self.resolver.chain(orgnr)
+            except BrregUnavailable as exc:
+                self.logger.warning("nav: Brønnøysund unavailable, deciding %s by name: %s", orgnr, exc)
+                return self._decide_by_name(posting, name)
+            if chain[0].found:
+                decision = decide_by_chain(chain)
+                self._record(name, decision, orgnr)
+                return decision
+        known = self._known_decision(name)
+        if known is not None:
+            return ScopeDecision(known.scope, BY_KNOWN_EMPLOYER)
+        decision = self._decide_by_name(posting, name)
+        self._record(name, decision, None)
+        return decision
+
+    @staticmethod
+    def _decide_by_name(posting: JobPosting, name: str | None) -> ScopeDecision:
+        return decide_by_name(posting.employer_name or name, posting.sector)
+
+    def _record(self, name: str | None, decision: ScopeDecision, orgnr: str | None) -> None:
+        if name is None or decision.method not in (BY_BRREG, BY_NAME, BY_FEED_ENTRY):
+            return
+        known = self.name_decisions.get(name)
+        if known is not None and known.scope == decision.scope and known.method == decision.method:
+            return
+        self.name_decisions[name] = save_name_decision(
+            self.engine, SOURCE, name, NameDecision(scope=decision.scope, method=decision.method, orgnr=orgnr)
+        )
+
+    def closed(self, reason: str) -> None:
+        """Log what the run left for the next one."""
+        if self.failed_details:
+            self.mark_incomplete(
+                f"{self.failed_details} NAV details could not be fetched; {len(self.pending)} kept in crawl state "
+                f"'{PENDING_DETAILS}' for the next run",
+                self.failed_details,
+            )
+        self.logger.info("nav: finished (%s): %d pages, Brønnøysund requests %d", reason, self.pages_read,
+                         self.resolver.requests)

@@ -1,0 +1,127 @@
+"""Engine creation, schema upgrades and reference data. Knows nothing of Scrapy.
+
+``DATABASE_URL`` unset means ``sqlite:///munijobs.db`` (WAL mode, foreign keys on, a busy timeout);
+PostgreSQL is ``postgresql+psycopg://user@host/db``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.orm import Session
+
+from munijobs import codes
+from storage.models import County, Municipality, Occupation, Source
+
+DEFAULT_DATABASE_URL = "sqlite:///munijobs.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+SOURCES = {
+    "nav": ("NAV pam-stilling-feed (arbeidsplassen.nav.no)", "https://pam-stilling-feed.nav.no"),
+    "jobbnorge": ("Jobbnorge public API", "https://publicapi.jobbnorge.no"),
+}
+"""Known sources: spider name -> (title, default base URL)."""
+
+
+def database_url(url: str | None = None) -> str:
+    """The database URL to use: the argument, else DATABASE_URL, else the SQLite default."""
+    return url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+@cache
+def get_engine(url: str | None = None) -> Engine:
+    """One engine per database URL for the life of the process."""
+    url = database_url(url)
+    engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commits on success, rolls back on error, always closes."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine | None = None) -> Engine:
+    """Apply all migrations, then load the reference tables and sources (idempotent). Returns the engine."""
+    engine = engine or get_engine()
+    with engine.begin() as connection:
+        cfg = alembic_config(engine)
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+    load_reference_data(engine)
+    return engine
+
+
+_UPGRADED: set[str] = set()
+
+
+def ensure_schema(engine: Engine) -> Engine:
+    """Upgrade the database once per process (every command that needs the schema calls this first)."""
+    key = engine.url.render_as_string(hide_password=False)
+    if key not in _UPGRADED:
+        upgrade(engine)
+        _UPGRADED.add(key)
+    return engine
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def load_reference_data(engine: Engine) -> None:
+    """Insert or refresh counties, municipalities, STYRK-08 occupations and the known sources."""
+    with session_scope(engine) as session:
+        loaded = (session.scalar(select(func.count()).select_from(Municipality)),
+                  session.scalar(select(func.count()).select_from(Occupation)),
+                  set(session.scalars(select(Source.name))))
+        if loaded[:2] == (len(codes.municipalities()), len(codes.occupations())) and set(SOURCES) <= loaded[2]:
+            return
+        for county in codes.counties().values():
+            session.merge(County(code=county.code, name=county.name))
+        session.flush()
+        for m in codes.municipalities().values():
+            session.merge(Municipality(code=m.code, name=m.name, county_code=m.county_code))
+        for o in codes.occupations().values():
+            session.merge(Occupation(code=o.code, name=o.name, category_l1=o.category_l1, category_l2=o.category_l2))
+        known = set(session.scalars(select(Source.name)))
+        for name, (title, base_url) in SOURCES.items():
+            if name not in known:
+                session.add(Source(name=name, title=title, base_url=base_url))
+
+
+def ensure_source(engine: Engine, name: str) -> None:
+    """Register a source that is not in SOURCES (e.g. a test spider)."""
+    with session_scope(engine) as session:
+        if session.get(Source, name) is None:
+            session.add(Source(name=name, title=name, base_url=None))

@@ -1,0 +1,289 @@
+"""The one upsert path for postings, and the read helpers spiders use to avoid needless requests.
+
+`store_batch` writes a batch of postings in the caller's transaction:
+
+* new postings are inserted and each becomes its own canonical ad (cross-source dedup may merge ads later);
+* a posting whose content changed is updated, and every changed field gets a row in `posting_changes`;
+* an unchanged posting only gets `last_seen_at` / `last_run_id` bumped: no history, no content write;
+* a status-only event (`has_content=False`) closes a stored posting and keeps its content.
+
+Columns an upsert overwrites: every content column. Columns it never overwrites: `id`, `ad_id`, `first_seen_at`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from munijobs.constants import PostingStatus
+from munijobs.items import JobPosting, OccupationCode
+from munijobs.items import WorkLocation as WorkLocationItem
+from storage.models import Ad, Posting, PostingChange, PostingRaw, WorkLocation
+
+BOOKKEEPING = frozenset({"id", "source", "source_ad_id", "ad_id", "first_seen_at", "last_seen_at", "content_hash",
+                         "last_run_id"})
+CONTENT_COLUMNS = tuple(c.name for c in Posting.__table__.columns if c.name not in BOOKKEEPING)
+"""Posting columns filled from an item."""
+UNTRACKED = frozenset({"normalise_notes", "extra", "occupations", "source_modified_at"})
+HISTORY_FIELDS = tuple(c for c in CONTENT_COLUMNS if c not in UNTRACKED) + ("work_locations",)
+"""Fields whose changes are written to posting_changes (v_ad_history)."""
+LOCATION_FIELDS = tuple(f.name for f in fields(WorkLocationItem))
+
+
+@dataclass
+class BatchResult:
+    """What one batch did."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    closed: int = 0
+    ignored_events: int = 0
+
+
+def as_text(value: Any) -> str | None:
+    """A value as history text: dates ISO, timestamps in UTC, whole floats without '.0', structures as JSON."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=as_text)
+    return str(value)
+
+
+def posting_values(item: JobPosting) -> dict[str, Any]:
+    """Content column values of an item."""
+    values = {name: getattr(item, name) for name in CONTENT_COLUMNS}
+    values["status"] = str(item.status)
+    values["occupations"] = [asdict(o) for o in item.occupations]
+    values["normalise_notes"] = item.normalise_notes or None
+    values["extra"] = item.extra or None
+    return values
+
+
+def location_values(item: JobPosting) -> list[dict[str, Any]]:
+    return [asdict(loc) for loc in item.work_locations]
+
+
+def content_hash(values: dict[str, Any], locations: list[dict[str, Any]], html: str | None) -> str:
+    payload = {name: as_text(values[name]) for name in CONTENT_COLUMNS}
+    payload["work_locations"] = as_text(locations)
+    payload["description_html"] = html
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _insert(session: Session):
+    dialect = session.get_bind().dialect.name
+    module = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
+    if module is None:
+        raise RuntimeError(f"unsupported database dialect {dialect!r}: use SQLite or PostgreSQL")
+    return module.insert
+
+
+def _last_per_key(items: Iterable[JobPosting]) -> dict[tuple[str, str], JobPosting]:
+    """Items by key; a key seen twice in one batch keeps its last item (PostgreSQL rejects a row touched twice)."""
+    return {(i.source, i.source_ad_id): i for i in items}
+
+
+def _stored(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Posting]:
+    by_source: dict[str, list[str]] = {}
+    for source, ad_id in keys:
+        by_source.setdefault(source, []).append(ad_id)
+    stored: dict[tuple[str, str], Posting] = {}
+    for source, ids in by_source.items():
+        for start in range(0, len(ids), 500):
+            query = select(Posting).where(Posting.source == source, Posting.source_ad_id.in_(ids[start:start + 500]))
+            stored.update({(p.source, p.source_ad_id): p for p in session.scalars(query)})
+    return stored
+
+
+def _stored_locations(session: Session, posting_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    result: dict[int, list[dict[str, Any]]] = {pid: [] for pid in posting_ids}
+    query = select(WorkLocation).where(WorkLocation.posting_id.in_(posting_ids)).order_by(WorkLocation.position)
+    for loc in session.scalars(query):
+        result[loc.posting_id].append({name: getattr(loc, name) for name in LOCATION_FIELDS})
+    return result
+
+
+def _changes(old: Posting, new_values: dict[str, Any], old_locations, new_locations) -> list[tuple[str, Any, Any]]:
+    changed = []
+    for name in HISTORY_FIELDS:
+        if name == "work_locations":
+            before, after = as_text(old_locations), as_text(new_locations)
+        else:
+            before, after = as_text(getattr(old, name)), as_text(new_values[name])
+        if before != after:
+            changed.append((name, before, after))
+    return changed
+
+
+def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | None = None,
+                now: datetime | None = None, seen: bool = True) -> BatchResult:
+    """Write a batch of postings inside the session's transaction (idempotent; see module docstring).
+
+    `seen=False` rewrites content without marking the postings as seen again (used by renormalise).
+    """
+    now = now or datetime.now(UTC)
+    result = BatchResult()
+    batch = _last_per_key(items)
+    stored = _stored(session, batch)
+
+    rows, history, touched = [], [], []
+    locations: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    html: dict[tuple[str, str], str | None] = {}
+    old_locations = _stored_locations(session, [p.id for p in stored.values()]) if stored else {}
+
+    for key, item in batch.items():
+        old = stored.get(key)
+        if not item.has_content:
+            _close(session, item, old, run_id, now, result, history)
+            continue
+        values = posting_values(item)
+        locs = location_values(item)
+        values["content_hash"] = content_hash(values, locs, item.description_html)
+        if old is None:
+            result.new += 1
+        elif old.content_hash == values["content_hash"]:
+            result.unchanged += 1
+            if seen:
+                touched.append(old.id)
+            continue
+        else:
+            result.updated += 1
+            history.extend((old.id, *change) for change in _changes(old, values, old_locations[old.id], locs))
+        last_seen, last_run = (now, run_id) if seen or old is None else (old.last_seen_at, old.last_run_id)
+        rows.append({"source": item.source, "source_ad_id": item.source_ad_id, "first_seen_at": now,
+                     "last_seen_at": last_seen, "last_run_id": last_run, **values})
+        locations[key] = locs
+        html[key] = item.description_html
+
+    if rows:
+        _upsert_rows(session, rows)
+        ids = {(p.source, p.source_ad_id): p.id for p in _stored(session, locations).values()}
+        _create_ads(session, now)
+        written = list(ids.values())
+        session.execute(delete(WorkLocation).where(WorkLocation.posting_id.in_(written)))
+        location_rows = [{"posting_id": ids[key], "position": n, **loc}
+                         for key, locs in locations.items() for n, loc in enumerate(locs)]
+        if location_rows:
+            session.execute(insert(WorkLocation), location_rows)
+        raw = _insert(session)(PostingRaw).values(
+            [{"posting_id": ids[key], "description_html": text, "fetched_at": now} for key, text in html.items()])
+        session.execute(raw.on_conflict_do_update(
+            index_elements=["posting_id"],
+            set_={"description_html": raw.excluded.description_html, "fetched_at": raw.excluded.fetched_at}))
+    if touched:
+        for start in range(0, len(touched), 500):
+            chunk = touched[start:start + 500]
+            session.execute(update(Posting).where(Posting.id.in_(chunk)).values(last_seen_at=now, last_run_id=run_id))
+    if history:
+        session.execute(insert(PostingChange), [
+            {"posting_id": pid, "changed_at": now, "field": field, "old_value": before, "new_value": after,
+             "run_id": run_id} for pid, field, before, after in history])
+    return result
+
+
+def _upsert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    statement = _insert(session)(Posting)
+    overwrite = {name: statement.excluded[name] for name in (*CONTENT_COLUMNS, "content_hash", "last_seen_at",
+                                                            "last_run_id")}
+    statement = statement.on_conflict_do_update(index_elements=["source", "source_ad_id"], set_=overwrite)
+    session.execute(statement, rows)
+
+
+def _create_ads(session: Session, now: datetime) -> None:
+    """Give every posting that has no canonical ad an ad of its own."""
+    orphans = list(session.scalars(select(Posting.id).where(Posting.ad_id.is_(None))))
+    if not orphans:
+        return
+    session.execute(insert(Ad), [{"primary_posting_id": pid, "created_at": now} for pid in orphans])
+    ad_ids = dict(session.execute(select(Ad.primary_posting_id, Ad.id).where(Ad.primary_posting_id.in_(orphans))).all())
+    session.execute(update(Posting), [{"id": pid, "ad_id": ad_ids[pid]} for pid in orphans])
+
+
+def _close(session: Session, item: JobPosting, old: Posting | None, run_id: int | None, now: datetime,
+           result: BatchResult, history: list) -> None:
+    """Apply a status-only event to a stored posting; an unknown posting is ignored (nothing to close)."""
+    if old is None:
+        result.ignored_events += 1
+        return
+    status = str(item.status)
+    if old.status == status:
+        session.execute(update(Posting).where(Posting.id == old.id).values(last_seen_at=now, last_run_id=run_id))
+        result.unchanged += 1
+        return
+    closed_at = item.closed_at or now if status != PostingStatus.ACTIVE else None
+    history.append((old.id, "status", old.status, status))
+    if as_text(old.closed_at) != as_text(closed_at):
+        history.append((old.id, "closed_at", as_text(old.closed_at), as_text(closed_at)))
+    session.execute(update(Posting).where(Posting.id == old.id).values(
+        status=status, closed_at=closed_at, last_seen_at=now, last_run_id=run_id,
+        source_modified_at=item.source_modified_at or old.source_modified_at))
+    result.closed += 1
+
+
+# -- read helpers for spiders ---------------------------------------------------------------------------------------
+
+def _chunks(ids: Iterable[str], size: int = 500):
+    ids = list(ids)
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+def source_versions(engine: Engine, source: str, source_ad_ids: Iterable[str]) -> dict[str, datetime | None]:
+    """Stored `source_modified_at` of postings whose content was captured, by source ad id."""
+    result: dict[str, datetime | None] = {}
+    with Session(engine) as session:
+        for chunk in _chunks(source_ad_ids):
+            query = select(Posting.source_ad_id, Posting.source_modified_at).where(
+                Posting.source == source, Posting.source_ad_id.in_(chunk))
+            result.update(dict(session.execute(query).all()))
+    return result
+
+
+def stored_ids(engine: Engine, source: str, source_ad_ids: Iterable[str]) -> set[str]:
+    """Which of these ids are stored for the source."""
+    return set(source_versions(engine, source, source_ad_ids))
+
+
+def stored_expiry(engine: Engine, source: str, source_ad_ids: Iterable[str]) -> dict[str, datetime | None]:
+    """Stored `expires_at` by source ad id (for deciding expired vs withdrawn)."""
+    result: dict[str, datetime | None] = {}
+    with Session(engine) as session:
+        for chunk in _chunks(source_ad_ids):
+            query = select(Posting.source_ad_id, Posting.expires_at).where(
+                Posting.source == source, Posting.source_ad_id.in_(chunk))
+            result.update(dict(session.execute(query).all()))
+    return result
+
+
+def load_posting(session: Session, posting: Posting) -> JobPosting:
+    """Rebuild the item of a stored posting (raw and normalised values), e.g. to renormalise it."""
+    item = JobPosting(source=posting.source, source_ad_id=posting.source_ad_id)
+    for name in CONTENT_COLUMNS:
+        if name in ("occupations", "normalise_notes", "extra", "status"):
+            continue
+        setattr(item, name, getattr(posting, name))
+    item.status = PostingStatus(posting.status)
+    item.occupations = [OccupationCode(**o) for o in posting.occupations or []]
+    item.normalise_notes = dict(posting.normalise_notes or {})
+    item.extra = dict(posting.extra or {})
+    raw = session.get(PostingRaw, posting.id)
+    item.description_html = raw.description_html if raw else None
+    locations = _stored_locations(session, [posting.id])[posting.id]
+    item.work_locations = [WorkLocationItem(**loc) for loc in locations]
+    return item
