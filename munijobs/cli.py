@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -115,10 +115,13 @@ def crawl_one(source: str, settings) -> int:
     from scrapy.utils.defer import deferred_from_coro
     from twisted.internet import task
 
+    from munijobs.health import evaluate_run
+    from storage.db import ensure_source
     from storage.locks import acquire
     from storage.runs import fail_run, get_run, start_run
 
     engine = database(settings)
+    ensure_source(engine, source)
     ttl = timedelta(seconds=settings.getint("CRAWL_LOCK_TTL", 300))
     lease = acquire(engine, source, ttl=ttl)
     if lease is None:
@@ -148,6 +151,7 @@ def crawl_one(source: str, settings) -> int:
             run = get_run(engine, run_id)
     finally:
         lease.release()
+    evaluate_run(engine, run_id, settings)
     click.echo(f"munijobs: {source}: run {run_id} {run.status}"
                f" (seen {run.items_seen}, new {run.items_new}, updated {run.items_updated},"
                f" closed {run.items_closed}, errors {run.errors}){': ' + run.message if run.message else ''}", err=True)
@@ -178,35 +182,105 @@ def upgrade():
 
 @cli.command(context_settings=CONTEXT)
 def status():
-    """Show the last crawl run of every source.
+    """Show every source's last run, next scheduled run, health and open alerts; exit 1 when any is unhealthy.
+
+    Unhealthy: an open health alert, a failed last run, or a run overdue (by CRAWL_TIME_LIMIT plus the schedule's
+    misfire grace), stuck, or never made. Monitoring can call it: exit 0 means all sources are healthy.
 
     Example: munijobs status
     """
     from rich.console import Console
     from rich.table import Table
 
+    from munijobs.health import open_alerts, source_problems
+    from scheduler import ScheduleError, load_schedule
     from storage.runs import last_runs
 
     settings = project_settings()
     engine = database(settings)
-    runs = last_runs(engine)
-    table = Table(title="munijobs: last run per source")
-    for column in ("source", "run", "started (UTC)", "finished (UTC)", "status", "seen", "new", "updated", "closed",
-                   "errors", "message"):
-        table.add_column(column)
-    failed = False
-    for name in sorted(set(spider_names(settings)) | set(runs)):
-        run = runs.get(name)
-        if run is None:
-            table.add_row(name, "-", "never run", "", "", "", "", "", "", "", "")
-            continue
-        failed |= run.status == RunStatus.FAILED
-        table.add_row(name, str(run.id), f"{run.started_at:%Y-%m-%d %H:%M}",
-                      f"{run.finished_at:%Y-%m-%d %H:%M}" if run.finished_at else "", run.status, str(run.items_seen),
-                      str(run.items_new), str(run.items_updated), str(run.items_closed), str(run.errors),
-                      run.message or "")
-    Console(stderr=False).print(table)
-    sys.exit(EXIT_FAILED if failed else 0)
+    runs, alerts = last_runs(engine), open_alerts(engine)
+    try:
+        schedule = load_schedule(settings.get("SCHEDULE_FILE"))
+    except ScheduleError as exc:
+        click.echo(f"munijobs: {exc}: next runs unknown", err=True)
+        schedule = None
+    scheduled = schedule.sources if schedule else {}
+    late = timedelta(seconds=settings.getfloat("CRAWL_TIME_LIMIT")) + (schedule.misfire_grace if schedule else
+                                                                     timedelta(0))
+    now = datetime.now(UTC)
+    table = Table(title="munijobs: sources")
+    for column in ("source", "last run (UTC)", "status", "seen/new/updated/closed", "errors", "next run (UTC)"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("health", min_width=10)
+    table.add_column("open alerts", min_width=30)
+    unhealthy = False
+    for name in sorted(set(spider_names(settings)) | set(runs) | set(scheduled)):
+        run, spec = runs.get(name), scheduled.get(name)
+        due = spec.due(run.started_at, schedule.timezone) if spec and run else None
+        problems = source_problems(run, alerts.get(name, []), due, late, now, scheduled=spec is not None)
+        unhealthy |= bool(problems)
+        table.add_row(*status_row(name, run, spec is not None, due, now, problems, alerts.get(name, [])))
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    sys.exit(EXIT_FAILED if unhealthy else 0)
+
+
+def status_row(name: str, run, scheduled: bool, due, now, problems: list[str], alerts: list) -> list:
+    """The cells of one source in `munijobs status`."""
+    from rich.text import Text
+
+    if not scheduled:
+        next_run = "not scheduled"
+    else:
+        next_run = "due now" if due is None or due <= now else f"{due.astimezone(UTC):%Y-%m-%d %H:%M}"
+    if run is None:
+        cells = ["never", "", "", ""]
+    else:
+        counts = f"{run.items_seen}/{run.items_new}/{run.items_updated}/{run.items_closed}"
+        cells = [f"{run.id} at {run.started_at:%Y-%m-%d %H:%M}", run.status, counts, str(run.errors)]
+    health = Text("UNHEALTHY: " + ", ".join(problems), style="bold red") if problems else Text("ok", style="green")
+    notes = "\n".join(f"{a.rule} since {a.created_at:%Y-%m-%d %H:%M}: {a.message}" for a in alerts)
+    return [name, *cells, next_run, health, Text(notes)]
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--once", is_flag=True, help="Run every due source once, in order, then exit; exit 1 if any failed.")
+@click.option("-s", "--set", "pairs", multiple=True, metavar="NAME=VALUE",
+              help="Override a setting (repeatable); crawls get it as an environment variable.")
+def schedule(once, pairs):
+    """Crawl every source on its schedule (SCHEDULE_FILE, default munijobs.toml) until SIGTERM or Ctrl-C.
+
+    Each crawl is a subprocess (CRAWL_COMMAND SOURCE) stopped after CRAWL_TIME_LIMIT; every run is recorded and its
+    source's health judged; maintenance runs daily. On SIGTERM/SIGINT nothing new starts and running crawls get
+    SHUTDOWN_GRACE_SECONDS to finish. With --once: one pass over the due sources, for cron or a systemd timer.
+
+    Example: munijobs schedule --once -s SCHEDULE_FILE=/etc/munijobs/munijobs.toml
+    """
+    from scheduler import ScheduleError, configure_logging, run
+
+    overrides = parse_overrides(pairs)
+    settings = project_settings(overrides)
+    configure_logging(settings)
+    try:
+        code = run(settings, overrides, once=once)
+    except ScheduleError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(code)
+
+
+@cli.command(context_settings=CONTEXT)
+def maintenance():
+    """Expire postings past their deadline or expiry, drop employers fetched over 30 days ago, prune old run history.
+
+    Run history means crawl runs and resolved alerts older than 90 days (each source keeps its latest run); ad data is
+    never deleted. The scheduler runs this daily ([maintenance] in the schedule file).
+
+    Example: munijobs maintenance
+    """
+    from storage.maintenance import run_maintenance
+
+    result = run_maintenance(database())
+    click.echo(f"maintenance: {result.expired} postings expired, {result.employers_refreshed} employers to refresh, "
+               f"{result.runs_pruned} runs and {result.alerts_pruned} alerts pruned")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -225,6 +299,12 @@ def renormalise(source):
 
     result = renormalise_postings(engine, source=source, progress=progress)
     click.echo(f"renormalised {result.seen} postings: {result.changed} changed, {result.fields} field changes")
+
+
+from munijobs.analysts.commands import browse, export, report, search, stats  # noqa: E402
+
+for command in (export, search, stats, report, browse):
+    cli.add_command(command)
 
 
 def main() -> None:

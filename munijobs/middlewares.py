@@ -54,8 +54,9 @@ class BackoffRetryMiddleware:
             raise NotConfigured
         self.crawler = crawler
         self.retry_http_codes = {int(code) for code in settings.getlist("RETRY_HTTP_CODES")}
-        self.retry_exceptions = tuple(load_object(path) if isinstance(path, str) else path
-                                      for path in settings.getlist("RETRY_EXCEPTIONS"))
+        self.retry_exceptions = tuple(
+            load_object(path) if isinstance(path, str) else path for path in settings.getlist("RETRY_EXCEPTIONS")
+        )
         self.backoff_base = settings.getfloat("RETRY_BACKOFF_BASE", 2.0)
         self.backoff_max = settings.getfloat("RETRY_BACKOFF_MAX", 120.0)
 

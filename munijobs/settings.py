@@ -4,9 +4,10 @@ Precedence: ``munijobs crawl -s NAME=VALUE`` > environment variable > the defaul
 """
 
 import os
+import shlex
+import sys
 
 from munijobs import __version__
-
 
 ENV_SETTINGS: list[str] = []
 """Names of the settings that an environment variable of the same name can set."""
@@ -76,6 +77,25 @@ LOG_LEVEL = _env("LOG_LEVEL", "INFO")
 LOGSTATS_INTERVAL = float(_env("LOGSTATS_INTERVAL", "30"))
 LOG_DIR = _env("LOG_DIR", "")
 ALERT_WEBHOOK_URL = _env("ALERT_WEBHOOK_URL", "")
+EXTENSIONS = {
+    "scrapy.extensions.logstats.LogStats": None,
+    "munijobs.extensions.ProgressLog": 0,
+    "munijobs.extensions.SourceLogFile": 0,
+}
+
+# -- scheduler (scheduler.py, `munijobs schedule`)
+SCHEDULE_FILE = _env("SCHEDULE_FILE", "munijobs.toml")
+"""The schedule: one table per source (see munijobs.toml)."""
+CRAWL_COMMAND = shlex.split(_env("CRAWL_COMMAND", "")) or [sys.executable, "-m", "munijobs", "crawl"]
+"""Command the scheduler runs per crawl, followed by the source name; it must exec the crawl (no forking shell)."""
+CRAWL_TIME_LIMIT = float(_env("CRAWL_TIME_LIMIT", "3600"))
+"""Seconds a scheduled crawl may run before it is stopped (SIGTERM, then SIGKILL) and its run recorded as failed."""
+CRAWL_KILL_GRACE_SECONDS = float(_env("CRAWL_KILL_GRACE_SECONDS", "30"))
+"""Seconds between SIGTERM and SIGKILL when a crawl is stopped."""
+CRAWL_LOCK_TTL = int(_env("CRAWL_LOCK_TTL", "300"))
+"""Seconds a crawl lock lives without renewal; a killed crawl's lock is taken over after this."""
+SHUTDOWN_GRACE_SECONDS = float(_env("SHUTDOWN_GRACE_SECONDS", "120"))
+"""On SIGTERM/SIGINT the scheduler lets running crawls finish this long before it stops them."""
 
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 FEED_EXPORT_ENCODING = "utf-8"

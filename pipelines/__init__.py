@@ -10,4 +10,4 @@ from pipelines.normalise import NormalisePipeline
 from pipelines.store import StorePipeline
 from pipelines.validate import ValidatePipeline
 
-__all__ = ["CleanPipeline", "NormalisePipeline", "ValidatePipeline", "DeduplicatePipeline", "StorePipeline"]
+__all__ = ["CleanPipeline", "DeduplicatePipeline", "NormalisePipeline", "StorePipeline", "ValidatePipeline"]

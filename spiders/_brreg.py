@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -31,6 +32,7 @@ BY_FEED_ENTRY = "feed_entry"
 
 PUBLIC_SECTOR = "Offentlig"
 _PRIVATE_SUFFIXES = frozenset({"AS", "ASA", "SA", "ANS", "DA", "ENK", "NUF", "A/S"})
+_PUBLIC_SUFFIXES = frozenset({"HF", "SF"})
 _MUNICIPALITY_WORDS = ("kommune", "herad", "suohkan", "gielda", "tjïelte", "kommuuni")
 _MUNICIPALITY_NAME = re.compile(rf"^(?P<place>.+?)\s+(?:{'|'.join(_MUNICIPALITY_WORDS)})(?=$|[\s,.;:(/–-])")
 _COUNTY_NAME = re.compile(r"^\S.*\s+fylkeskommune(?:\s*\([^)]*\))?$")
@@ -86,7 +88,7 @@ def _normalised(name: str) -> str:
 
 
 def is_municipal_name(name: str | None) -> bool:
-    """"X kommune" / "X herad" (and Sami forms) for a known municipality name, or "X fylkeskommune (ABC)"."""
+    """ "X kommune" / "X herad" (and Sami forms) for a known municipality name, or "X fylkeskommune (ABC)"."""
     if not name:
         return False
     text = _normalised(name)
@@ -96,12 +98,15 @@ def is_municipal_name(name: str | None) -> bool:
     return match is not None and match["place"] in _municipality_name_forms()
 
 
-def is_private_company_name(name: str | None) -> bool:
-    """A name ending in a private company form (" AS", " ASA", " SA", " ANS", " DA", " ENK", ...)."""
+def scope_from_company_suffix(name: str | None) -> str | None:
+    """private for names ending in a private company form (" AS", " ASA", " SA", " ANS", " DA", " ENK", ...),
+    public for health and state enterprises (" HF", " SF"); None otherwise."""
     if not name or " " not in name.strip():
-        return False
+        return None
     suffix = name.strip().rsplit(None, 1)[-1].strip(".,")
-    return suffix in _PRIVATE_SUFFIXES or suffix.upper() in ("AS", "ASA")
+    if suffix in _PRIVATE_SUFFIXES or suffix.upper() in ("AS", "ASA"):
+        return PRIVATE
+    return PUBLIC if suffix in _PUBLIC_SUFFIXES else None
 
 
 def decide_by_chain(chain: list[EmployerUnit]) -> ScopeDecision:
@@ -143,7 +148,7 @@ class EmployerResolver:
     """Resolves org numbers to their chain of units up to the legal top unit, through the cache and Brønnøysund.
 
     Each org number is asked at most once per run (concurrent callers share the answer) and once per MAX_AGE
-    across runs; every unit fetched is stored at once.
+    across runs. The cache is read once; units fetched are written by `save()`, which the caller calls per batch.
     """
 
     def __init__(self, base_url: str, fetch: Fetch, engine: Engine) -> None:
@@ -151,8 +156,17 @@ class EmployerResolver:
         self.fetch = fetch
         self.engine = engine
         self.requests = 0
-        self._units: dict[str, EmployerUnit] = {}
+        self._units: dict[str, EmployerUnit] = {
+            orgnr: unit for orgnr, unit in load_units(engine).items() if unit.is_fresh()
+        }
+        self._unsaved: list[EmployerUnit] = []
         self._inflight: dict[str, asyncio.Future[EmployerUnit]] = {}
+
+    def save(self) -> None:
+        """Store the units fetched since the last save, in one transaction."""
+        if self._unsaved:
+            save_units(self.engine, self._unsaved)
+            self._unsaved = []
 
     async def chain(self, orgnr: str) -> list[EmployerUnit]:
         """Units from `orgnr` up to its top unit; [unit with found=False] when Brønnøysund does not know it.
@@ -170,10 +184,6 @@ class EmployerResolver:
     async def unit(self, orgnr: str, subunit_first: bool) -> EmployerUnit:
         """One unit, from memory, the cache (when fresh) or Brønnøysund."""
         known = self._units.get(orgnr)
-        if known is None:
-            known = load_units(self.engine, [orgnr]).get(orgnr)
-            if known is not None and known.is_fresh():
-                self._units[orgnr] = known
         if known is not None and known.is_fresh():
             return known
         inflight = self._inflight.get(orgnr)
@@ -189,7 +199,7 @@ class EmployerResolver:
             raise
         finally:
             del self._inflight[orgnr]
-        save_units(self.engine, [unit])
+        self._unsaved.append(unit)
         self._units[orgnr] = unit
         future.set_result(unit)
         return unit
@@ -199,7 +209,7 @@ class EmployerResolver:
             self.requests += 1
             status, data = await self.fetch(unit_url(self.base_url, orgnr, subunit))
             if status == 200:
-                return parse_unit(data, subunit)
+                return replace(parse_unit(data, subunit), fetched_at=datetime.now(UTC))
             if status not in (404, 410):
                 raise BrregUnavailable(f"Brønnøysund answered HTTP {status} for {orgnr}")
-        return EmployerUnit(orgnr=orgnr, found=False)
+        return EmployerUnit(orgnr=orgnr, found=False, fetched_at=datetime.now(UTC))

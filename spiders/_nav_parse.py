@@ -156,8 +156,11 @@ def parse_feed_page(body: bytes, url: str) -> FeedPage:
             modified_at=parse_datetime(entry_data.get("sistEndret") or item.get("date_modified")),
         )
     next_id = data.get("next_id")
-    return FeedPage(page_id=data["id"], next_id=next_id if isinstance(next_id, str) and next_id else None,
-                    entries=list(latest.values()))
+    return FeedPage(
+        page_id=data["id"],
+        next_id=next_id if isinstance(next_id, str) and next_id else None,
+        entries=list(latest.values()),
+    )
 
 
 def parse_detail(body: bytes, url: str) -> AdDetail:

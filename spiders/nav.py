@@ -5,6 +5,11 @@ changed within NAV_FEED_LOOKBACK_DAYS), follows `next_id` page by page and store
 postings are stored, so a later or interrupted run resumes there. Details are fetched only for active ads whose
 change marker (`sistEndret`) is not stored yet and whose employer may be in EMPLOYER_SCOPE; inactive entries only
 close stored postings. Employer scope is resolved through Brønnøysund (see spiders/_brreg.py).
+
+Settings: NAV_FEED_URL, NAV_API_TOKEN (empty: the public token), NAV_FEED_LOOKBACK_DAYS, BRREG_API_URL,
+EMPLOYER_SCOPE; and, with defaults here, NAV_DETAIL_CONCURRENCY (4 detail requests at a time), NAV_PAGE_SIZE
+(0: NAV's default of 1000 entries) and NAV_MAX_PAGES (0: no limit; else stop after that many pages, resuming later).
+Crawl state (source "nav"): cursor, pending_details, skipped_versions.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from munijobs.constants import EmployerScope
 from munijobs.items import JobPosting, StateCheckpoint
 from spiders._base import MunijobsSpider
 from spiders._brreg import (
-    BY_KNOWN_EMPLOYER,
     BY_BRREG,
+    BY_KNOWN_EMPLOYER,
     BY_NAME,
     BrregUnavailable,
     EmployerResolver,
@@ -32,9 +37,7 @@ from spiders._brreg import (
     decide_by_name,
     in_scope,
     is_orgnr,
-    is_private_company_name,
-    PRIVATE,
-    BY_FEED_ENTRY,
+    scope_from_company_suffix,
 )
 from spiders._nav_parse import (
     ACTIVE,
@@ -50,8 +53,8 @@ from spiders._nav_parse import (
     parse_feed_page,
     posting_from_detail,
 )
-from storage.employers import AMBIGUOUS, NameDecision, load_name_decisions, save_name_decision
-from storage.postings import source_versions, stored_expiry, stored_ids
+from storage.employers import AMBIGUOUS, NameDecision, load_name_decisions, merge_decision, save_name_decisions
+from storage.postings import source_versions, stored_expiry
 from storage.state import get_state
 
 CURSOR = "cursor"
@@ -102,6 +105,7 @@ class NavSpider(MunijobsSpider):
         self._token_lock = asyncio.Lock()
         self._token_unproven = False
         self._deciding: dict[str, asyncio.Future[None]] = {}
+        self._unsaved_decisions: dict[str, NameDecision] = {}
         self._versions: dict[str, datetime | None] = {}
         self._expiry: dict[str, datetime | None] = {}
         self._continuation: tuple[str, Request] | None = None
@@ -138,8 +142,13 @@ class NavSpider(MunijobsSpider):
         if not page_id:
             headers["If-Modified-Since"] = http_date(self._since())
         return Request(
-            url, headers=headers, callback=self.parse_feed_page, errback=self._feed_unreachable, dont_filter=True,
-            priority=10, meta={"handle_httpstatus_all": True, "page_id": page_id, "token": self.token},
+            url,
+            headers=headers,
+            callback=self.parse_feed_page,
+            errback=self._feed_unreachable,
+            dont_filter=True,
+            priority=10,
+            meta={"handle_httpstatus_all": True, "page_id": page_id, "token": self.token},
         )
 
     async def _renew_token(self, rejected: str) -> bool:
@@ -153,7 +162,7 @@ class NavSpider(MunijobsSpider):
             url = f"{self.feed_url}/api/publicToken"
             try:
                 response = await self.crawler.engine.download_async(Request(url, dont_filter=True))
-            except Exception as exc:  # noqa: BLE001 - any download failure means no token
+            except Exception as exc:
                 self.fail(f"NAV public token unreachable: {url}: {exc!r}")
                 return False
             token = extract_public_token(response.text) if response.status == 200 else None
@@ -185,7 +194,7 @@ class NavSpider(MunijobsSpider):
             response = await self.crawler.engine.download_async(
                 Request(url, headers={"Accept": "application/json"}, dont_filter=True)
             )
-        except Exception as exc:  # noqa: BLE001 - any download failure means Brønnøysund is unavailable
+        except Exception as exc:
             raise BrregUnavailable(f"{url}: {exc!r}") from exc
         if response.status != 200:
             return response.status, None
@@ -206,7 +215,10 @@ class NavSpider(MunijobsSpider):
                 yield self._feed_request(response.meta["page_id"])
             return
         if response.status != 200:
-            self.fail(f"NAV feed answered HTTP {response.status} for {response.url}")
+            hint = ""
+            if response.status == 404 and response.meta["page_id"]:
+                hint = f"; NAV does not know the stored cursor: delete crawl state '{CURSOR}' to start over"
+            self.fail(f"NAV feed answered HTTP {response.status} for {response.url}{hint}")
             return
         if response.meta["token"] == self.token:
             self._token_unproven = False
@@ -217,7 +229,14 @@ class NavSpider(MunijobsSpider):
             return
         self.pages_read += 1
         self.crawler.stats.inc_value("nav/pages")
-        for item in await self._process_page(page):
+        try:
+            items = await self._process_page(page)
+            self._save_employer_knowledge()
+        except Exception as exc:
+            self.logger.exception("nav: processing feed page %s failed", response.url)
+            self.fail(f"processing feed page {response.url} failed: {exc!r}; cursor stays at this page")
+            return
+        for item in items:
             yield item
         yield StateCheckpoint(source=SOURCE, key=PENDING_DETAILS, value=sorted(self.pending))
         yield StateCheckpoint(source=SOURCE, key=SKIPPED_VERSIONS, value=self.skipped_versions)
@@ -225,8 +244,9 @@ class NavSpider(MunijobsSpider):
         if page.next_id is None:
             self.logger.info("nav: reached the tip of the feed at page %s", page.page_id)
         elif self.max_pages and self.pages_read >= self.max_pages:
-            self.logger.info("nav: stopping after %d pages (NAV_MAX_PAGES); next run resumes at %s",
-                             self.pages_read, cursor)
+            self.logger.info(
+                "nav: stopping after %d pages (NAV_MAX_PAGES); next run resumes at %s", self.pages_read, cursor
+            )
         else:
             self._continuation = (cursor, self._feed_request(cursor))
         yield StateCheckpoint(source=SOURCE, key=CURSOR, value=cursor)
@@ -254,9 +274,9 @@ class NavSpider(MunijobsSpider):
             ]
         self.crawler.stats.inc_value("nav/entries", len(page.entries))
         ids = [entry.uuid for entry in entries]
-        versions = source_versions(self.engine, SOURCE, ids) | {i: self._versions[i] for i in ids if i in self._versions}
-        closing_ids = [entry.uuid for entry in entries if not entry.is_active or entry.is_masked]
-        stored = stored_ids(self.engine, SOURCE, closing_ids) | {i for i in closing_ids if i in self._expiry}
+        stored_versions = source_versions(self.engine, SOURCE, ids)
+        versions = stored_versions | {i: self._versions[i] for i in ids if i in self._versions}
+        stored = set(stored_versions) | {i for i in ids if i in self._expiry}
         expiry = stored_expiry(self.engine, SOURCE, stored) | {i: self._expiry[i] for i in stored if i in self._expiry}
         previous_skips, self.skipped_versions = self.skipped_versions, {}
         results = await asyncio.gather(
@@ -281,21 +301,21 @@ class NavSpider(MunijobsSpider):
                 return None
             stats.inc_value("nav/closed")
             return closing_event(entry.uuid, expiry.get(entry.uuid), entry.modified_at)
-        known_version = versions.get(entry.uuid)
-        if entry.modified_at is not None and (
-            (known_version is not None and known_version >= entry.modified_at)
-            or previous_skips.get(entry.uuid) == entry.modified_at.isoformat()
-        ):
+        known_versions = [versions.get(entry.uuid)]
+        if entry.uuid in previous_skips:
+            known_versions.append(datetime.fromisoformat(previous_skips[entry.uuid]))
+        known_version = max((version for version in known_versions if version is not None), default=None)
+        if entry.modified_at is not None and known_version is not None and known_version >= entry.modified_at:
             stats.inc_value("nav/unchanged")
-            self._remember_skip(entry, previous_skips)
+            if entry.uuid not in stored:
+                self._remember_settled(entry, known_version)
             return None
         if not await self._may_be_in_scope(entry):
             stats.inc_value("nav/out_of_scope_before_detail")
-            self._remember_skip(entry, {entry.uuid: entry.modified_at.isoformat() if entry.modified_at else ""})
             return None
         name = self._usable_name(entry.business_name)
         deciding = None
-        if name and name not in self.name_decisions and name not in self._deciding and self.scope != "all":
+        if name and name not in self.name_decisions and name not in self._deciding and self.scope != EmployerScope.ALL:
             deciding = self._deciding[name] = asyncio.get_running_loop().create_future()
         try:
             return await self._capture(entry, stored, expiry)
@@ -304,9 +324,15 @@ class NavSpider(MunijobsSpider):
                 del self._deciding[name]
                 deciding.set_result(None)
 
-    def _remember_skip(self, entry: FeedEntry, previous_skips: dict[str, str]) -> None:
-        if entry.uuid in previous_skips:
-            self.skipped_versions[entry.uuid] = previous_skips[entry.uuid]
+    def _remember_settled(self, entry: FeedEntry, version: datetime | None = None) -> None:
+        """Keep the version of an ad with nothing to store (out of scope, gone) so re-reading it costs no request.
+
+        `version` is the detail's sistEndret, which may be newer than the entry's: older entries then need nothing.
+        """
+        newest = max((moment for moment in (entry.modified_at, version) if moment is not None), default=None)
+        if newest is not None:
+            self._versions[entry.uuid] = newest
+            self.skipped_versions[entry.uuid] = newest.isoformat()
 
     @staticmethod
     def _usable_name(name: str) -> str | None:
@@ -322,10 +348,11 @@ class NavSpider(MunijobsSpider):
         if self.scope == EmployerScope.ALL or entry.modified_at is None:
             return True
         name = self._usable_name(entry.business_name)
-        if is_private_company_name(name):
-            return in_scope(self.scope, PRIVATE)
+        suffix_scope = scope_from_company_suffix(name)
+        if suffix_scope is not None:
+            return in_scope(self.scope, suffix_scope)
         if name in self._deciding:
-            await asyncio.shield(self._deciding[name])
+            await self._deciding[name]
         known = self._known_decision(name)
         return known is None or in_scope(self.scope, known.scope)
 
@@ -338,7 +365,7 @@ class NavSpider(MunijobsSpider):
                 response = await self._get_nav(url)
             except Unauthorized:
                 return None
-            except Exception as exc:  # noqa: BLE001 - network errors after retries: try again next run
+            except Exception as exc:
                 self.logger.warning("nav: detail %s failed: %r", url, exc)
                 return None
         if response.status in (404, 410):
@@ -360,9 +387,11 @@ class NavSpider(MunijobsSpider):
             self.pending.add(entry.uuid)
             self.failed_details += 1
             self.crawler.stats.inc_value("nav/details_failed")
+            self.mark_incomplete(f"NAV detail {entry.uuid} could not be fetched; it is fetched again next run")
             return None
         self.pending.discard(entry.uuid)
         if detail == GONE or detail.is_masked or detail.status != ACTIVE:
+            self._remember_settled(entry, None if detail == GONE else detail.modified_at)
             if entry.uuid not in stored:
                 return None
             self.crawler.stats.inc_value("nav/closed")
@@ -372,8 +401,7 @@ class NavSpider(MunijobsSpider):
         decision = await self._decide(posting, entry)
         if not in_scope(self.scope, decision.scope):
             self.crawler.stats.inc_value("nav/out_of_scope_after_detail")
-            if entry.modified_at is not None:
-                self.skipped_versions[entry.uuid] = entry.modified_at.isoformat()
+            self._remember_settled(entry, posting.source_modified_at)
             return None
         posting.employer_scope_method = decision.method
         if decision.top is not None:
@@ -409,22 +437,29 @@ class NavSpider(MunijobsSpider):
         return decide_by_name(posting.employer_name or name, posting.sector)
 
     def _record(self, name: str | None, decision: ScopeDecision, orgnr: str | None) -> None:
-        if name is None or decision.method not in (BY_BRREG, BY_NAME, BY_FEED_ENTRY):
+        if name is None or decision.method not in (BY_BRREG, BY_NAME):
             return
         known = self.name_decisions.get(name)
-        if known is not None and known.scope == decision.scope and known.method == decision.method:
+        if known is not None and (known.scope in (AMBIGUOUS, decision.scope)) and known.method == decision.method:
             return
-        self.name_decisions[name] = save_name_decision(
-            self.engine, SOURCE, name, NameDecision(scope=decision.scope, method=decision.method, orgnr=orgnr)
-        )
+        merged = merge_decision(known, NameDecision(scope=decision.scope, method=decision.method, orgnr=orgnr))
+        self.name_decisions[name] = self._unsaved_decisions[name] = merged
+
+    def _save_employer_knowledge(self) -> None:
+        """Store the Brønnøysund units and name decisions learnt on this page."""
+        self.resolver.save()
+        save_name_decisions(self.engine, SOURCE, self._unsaved_decisions)
+        self._unsaved_decisions = {}
 
     def closed(self, reason: str) -> None:
         """Log what the run left for the next one."""
         if self.failed_details:
-            self.mark_incomplete(
-                f"{self.failed_details} NAV details could not be fetched; {len(self.pending)} kept in crawl state "
-                f"'{PENDING_DETAILS}' for the next run",
+            self.logger.warning(
+                "nav: %d NAV details could not be fetched; %d kept in crawl state '%s' for the next run",
                 self.failed_details,
+                len(self.pending),
+                PENDING_DETAILS,
             )
-        self.logger.info("nav: finished (%s): %d pages, Brønnøysund requests %d", reason, self.pages_read,
-                         self.resolver.requests)
+        self.logger.info(
+            "nav: finished (%s): %d pages, Brønnøysund requests %d", reason, self.pages_read, self.resolver.requests
+        )

@@ -1,7 +1,7 @@
 """The employer cache: Brønnøysund units (one row per org number) and per-source employer-name scope decisions.
 
 Spiders read a unit's chain up to its legal top unit from here before asking Brønnøysund, so each org number is
-looked up once and refreshed after `MAX_AGE`. Knows nothing of Scrapy.
+looked up once and refreshed after `MAX_AGE`; they write what they learnt in batches. Knows nothing of Scrapy.
 """
 
 from __future__ import annotations
@@ -9,14 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.db import session_scope
 from storage.models import Employer, EmployerNameDecision
 
 MAX_AGE = timedelta(days=30)
+UPSERT_CHUNK = 500
 MAX_CHAIN = 10
 """Longest parent chain followed (guards against a cycle in bad data)."""
 AMBIGUOUS = "ambiguous"
@@ -63,33 +67,46 @@ def _unit(row: Employer) -> EmployerUnit:
     )
 
 
-def load_units(engine: Engine, orgnrs: Iterable[str]) -> dict[str, EmployerUnit]:
-    """Cached units by org number (stale ones included; check `is_fresh`)."""
-    wanted = sorted(set(orgnrs))
-    if not wanted:
-        return {}
+def load_units(engine: Engine, orgnrs: Iterable[str] | None = None) -> dict[str, EmployerUnit]:
+    """Cached units by org number, all of them when `orgnrs` is None (stale ones included; check `is_fresh`)."""
+    query = select(Employer)
+    if orgnrs is not None:
+        wanted = sorted(set(orgnrs))
+        if not wanted:
+            return {}
+        query = query.where(Employer.orgnr.in_(wanted))
     with Session(engine) as session:
-        rows = session.scalars(select(Employer).where(Employer.orgnr.in_(wanted)))
-        return {row.orgnr: _unit(row) for row in rows}
+        return {row.orgnr: _unit(row) for row in session.scalars(query)}
+
+
+def _upsert(session: Session, model: type, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE of many rows (SQLite and PostgreSQL), in chunks."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        statement = insert(model).values(rows[start : start + UPSERT_CHUNK])
+        updates = {column: statement.excluded[column] for column in rows[0] if column not in keys}
+        session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates))
 
 
 def save_units(engine: Engine, units: Iterable[EmployerUnit]) -> None:
     """Insert or refresh units in one transaction; fetched_at defaults to now."""
     now = datetime.now(UTC)
-    with session_scope(engine) as session:
-        for unit in units:
-            session.merge(
-                Employer(
-                    orgnr=unit.orgnr,
-                    name=unit.name,
-                    org_form=unit.org_form,
-                    parent_orgnr=unit.parent_orgnr,
-                    municipality_code=unit.municipality_code,
-                    is_subunit=unit.is_subunit,
-                    found=unit.found,
-                    fetched_at=unit.fetched_at or now,
-                )
-            )
+    rows = [
+        {
+            "orgnr": unit.orgnr,
+            "name": unit.name,
+            "org_form": unit.org_form,
+            "parent_orgnr": unit.parent_orgnr,
+            "municipality_code": unit.municipality_code,
+            "is_subunit": unit.is_subunit,
+            "found": unit.found,
+            "fetched_at": unit.fetched_at or now,
+        }
+        for unit in {unit.orgnr: unit for unit in units}.values()
+    ]
+    if rows:
+        with session_scope(engine) as session:
+            _upsert(session, Employer, rows, ("orgnr",))
 
 
 def load_name_decisions(engine: Engine, source: str) -> dict[str, NameDecision]:
@@ -99,25 +116,20 @@ def load_name_decisions(engine: Engine, source: str) -> dict[str, NameDecision]:
         return {row.name: NameDecision(scope=row.scope, method=row.method, orgnr=row.orgnr) for row in rows}
 
 
-def save_name_decision(engine: Engine, source: str, name: str, decision: NameDecision) -> NameDecision:
-    """Record the scope decided for a name; a name decided differently before becomes AMBIGUOUS for good.
+def merge_decision(old: NameDecision | None, new: NameDecision) -> NameDecision:
+    """The decision to keep for a name: the new one, unless the name was decided differently before (AMBIGUOUS)."""
+    if old is None or old.scope == new.scope:
+        return new
+    return NameDecision(scope=AMBIGUOUS, method=old.method, orgnr=old.orgnr)
 
-    Returns the decision now stored.
-    """
-    with session_scope(engine) as session:
-        row = session.get(EmployerNameDecision, (source, name))
-        now = datetime.now(UTC)
-        if row is None:
-            session.add(
-                EmployerNameDecision(
-                    source=source, name=name, scope=decision.scope, method=decision.method,
-                    orgnr=decision.orgnr, decided_at=now,
-                )
-            )
-            return decision
-        if row.scope not in (decision.scope, AMBIGUOUS):
-            row.scope = AMBIGUOUS
-        elif row.scope == decision.scope:
-            row.method, row.orgnr = decision.method, decision.orgnr
-        row.decided_at = now
-        return NameDecision(scope=row.scope, method=row.method, orgnr=row.orgnr)
+
+def save_name_decisions(engine: Engine, source: str, decisions: dict[str, NameDecision]) -> None:
+    """Insert or replace decisions by name, in one transaction (merge them first with `merge_decision`)."""
+    now = datetime.now(UTC)
+    rows = [
+        {"source": source, "name": name, "scope": d.scope, "method": d.method, "orgnr": d.orgnr, "decided_at": now}
+        for name, d in decisions.items()
+    ]
+    if rows:
+        with session_scope(engine) as session:
+            _upsert(session, EmployerNameDecision, rows, ("source", "name"))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from storage.db import session_scope
 from storage.models import CrawlLock
@@ -62,13 +63,28 @@ class CrawlLease:
                 CrawlLock.source == self.source, CrawlLock.holder == self.holder).values(run_id=run_id))
 
     def release(self) -> None:
-        with session_scope(self.engine) as session:
-            session.execute(CrawlLock.__table__.delete().where(
-                CrawlLock.source == self.source, CrawlLock.holder == self.holder))
+        """Drop the lease row and the advisory lock; a lost database connection is logged, never raised."""
+        try:
+            with session_scope(self.engine) as session:
+                session.execute(CrawlLock.__table__.delete().where(
+                    CrawlLock.source == self.source, CrawlLock.holder == self.holder))
+        except DBAPIError as exc:
+            logger.error("%s: could not drop the lease row (it expires by itself): %s", self.source, exc)
         if self._pg_connection is not None:
-            self._pg_connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(self.source)})
-            self._pg_connection.close()
+            _close_advisory(self._pg_connection, self.source)
             self._pg_connection = None
+
+
+def _close_advisory(connection: Connection, source: str) -> None:
+    """Unlock and close the connection that holds the advisory lock (closing alone would return it to the pool)."""
+    try:
+        connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(source)})
+        connection.commit()
+    except DBAPIError as exc:
+        logger.warning("%s: advisory unlock failed (%s); invalidating the connection releases it", source, exc)
+        connection.invalidate()
+    finally:
+        connection.close()
 
 
 def acquire(engine: Engine, source: str, ttl: timedelta = DEFAULT_TTL, holder: str | None = None) -> CrawlLease | None:
@@ -82,10 +98,15 @@ def acquire(engine: Engine, source: str, ttl: timedelta = DEFAULT_TTL, holder: s
         if not got:
             pg_connection.close()
             return None
-    lease = _take_lease(engine, source, holder, ttl, force=pg_connection is not None)
+    try:
+        lease = _take_lease(engine, source, holder, ttl, force=pg_connection is not None)
+    except BaseException:
+        if pg_connection is not None:
+            _close_advisory(pg_connection, source)
+        raise
     if lease is None:
         if pg_connection is not None:
-            pg_connection.close()
+            _close_advisory(pg_connection, source)
         return None
     lease._pg_connection = pg_connection
     if lease.taken_over_run is not None:

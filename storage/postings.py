@@ -33,7 +33,7 @@ BOOKKEEPING = frozenset({"id", "source", "source_ad_id", "ad_id", "first_seen_at
 CONTENT_COLUMNS = tuple(c.name for c in Posting.__table__.columns if c.name not in BOOKKEEPING)
 """Posting columns filled from an item."""
 UNTRACKED = frozenset({"normalise_notes", "extra", "occupations", "source_modified_at"})
-HISTORY_FIELDS = tuple(c for c in CONTENT_COLUMNS if c not in UNTRACKED) + ("work_locations",)
+HISTORY_FIELDS = (*tuple(c for c in CONTENT_COLUMNS if c not in UNTRACKED), "work_locations")
 """Fields whose changes are written to posting_changes (v_ad_history)."""
 LOCATION_FIELDS = tuple(f.name for f in fields(WorkLocationItem))
 

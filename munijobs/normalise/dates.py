@@ -10,12 +10,21 @@ from zoneinfo import ZoneInfo
 from munijobs.constants import DeadlineKind
 
 OSLO = ZoneInfo("Europe/Oslo")
-MONTHS = {
-    "januar": 1, "jan": 1, "january": 1, "februar": 2, "feb": 2, "february": 2, "mars": 3, "mar": 3, "march": 3,
-    "april": 4, "apr": 4, "mai": 5, "may": 5, "juni": 6, "jun": 6, "june": 6, "juli": 7, "jul": 7, "july": 7,
-    "august": 8, "aug": 8, "september": 9, "sep": 9, "sept": 9, "oktober": 10, "okt": 10, "october": 10, "oct": 10,
-    "november": 11, "nov": 11, "desember": 12, "des": 12, "december": 12, "dec": 12,
-}
+_MONTH_NAMES = (
+    ("januar jan january", 1),
+    ("februar feb february", 2),
+    ("mars mar march", 3),
+    ("april apr", 4),
+    ("mai may", 5),
+    ("juni jun june", 6),
+    ("juli jul july", 7),
+    ("august aug", 8),
+    ("september sep sept", 9),
+    ("oktober okt october oct", 10),
+    ("november nov", 11),
+    ("desember des december dec", 12),
+)
+MONTHS = {name: number for names, number in _MONTH_NAMES for name in names.split()}
 """Bokmål, nynorsk (same month names) and English month names and abbreviations."""
 _MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
 _ISO = re.compile(
@@ -28,15 +37,19 @@ _WORDS = re.compile(
 )
 _ENGLISH = re.compile(rf"\b(?P<month>{_MONTH})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})", re.IGNORECASE)
 
-ASAP = re.compile(r"\b(?:snarest|snarast|straks|omgående|omgåande|asap|as soon as possible|så snart som mu?o?g)",
-                  re.IGNORECASE)
-ROLLING = re.compile(r"\b(?:fortløpende|fortløpande|løpende|løpande|rullerende|kontinuerlig|ongoing|rolling)\b",
-                     re.IGNORECASE)
+ASAP = re.compile(
+    r"\b(?:snarest|snarast|straks|omgående|omgåande|asap|as soon as possible|så snart som mu?o?g)", re.IGNORECASE
+)
+ROLLING = re.compile(
+    r"\b(?:fortløpende|fortløpande|løpende|løpande|rullerende|kontinuerlig|ongoing|rolling)\b", re.IGNORECASE
+)
 _DEADLINE_LABEL = re.compile(
-    r"(?:søknadsfrist(?:en)?|søknadsfrest|frist for søknad|siste søknadsdag|frist|apply by|application deadline"
-    r"|deadline)(?:\s+(?:er|er satt til|er sett til|:))?\s*[:\-–]?\s*(?P<value>[^\n]{1,80})",
+    r"\b(?:søknadsfrist(?:en)?|søknadsfrest|frist for søknad|siste søknadsdag|frist(?=\s*:)|apply by"
+    r"|application deadline|deadline)(?:\s+(?:er|er satt til|er sett til|:))?\s*[:\-–]?\s*(?P<value>[^\n]{1,80})",
     re.IGNORECASE,
 )
+DEADLINE_HINTS = ("frist", "frest", "deadline", "apply by")
+"""A deadline label in the text contains one of these; without any, the labels are not searched."""
 _ROLLING_PHRASE = re.compile(
     r"(?:søknader|søknadar|søkere|søkjarar|kandidater|intervju\w*)\s+(?:blir\s+|vil\s+bli\s+)?"
     r"(?:behandles|vurderes|behandlast|vurderast|behandla|vurdert|innkalles|kallast inn|gjennomføres)\s+"
@@ -44,18 +57,25 @@ _ROLLING_PHRASE = re.compile(
     re.IGNORECASE,
 )
 _START_LABEL = re.compile(
-    r"(?:ønsket oppstart|oppstart(?:sdato)?|tiltredelse(?:sdato)?|tiltreding(?:sdato)?|tiltredingsdato|startdato"
+    r"\b(?:ønsket oppstart|oppstart(?:sdato)?|tiltredelse(?:sdato)?|tiltreding(?:sdato)?|tiltredingsdato|startdato"
     r"|start date|tiltre|stillingen er ledig (?:fra|frå)|ledig (?:fra|frå)|tilsetting frå|ansettelse fra)"
     r"(?:\s+(?:er|blir|vil vere|vil være|:))?\s*[:\-–]?\s*(?P<value>[^\n]{1,80})",
     re.IGNORECASE,
 )
 _START_WORDS = re.compile(
-    rf"(?:snarest(?: mulig)?|snarast(?: mogleg)?|straks|omgående|så snart som mulig|så snart som mogleg"
-    rf"|etter (?:nærmare |nærmere )?avtale|etter avtale|as soon as possible|by agreement"
-    rf"|(?:i |fra |frå )?(?:våren|høsten|hausten|sommeren|sommaren|vinteren|vinteren) \d{{4}}"
+    r"(?:snarest(?: mulig)?|snarast(?: mogleg)?|straks|omgående|så snart som mulig|så snart som mogleg"
+    r"|etter (?:nærmare |nærmere )?avtale|as soon as possible|by agreement"
+    r"|(?:i |fra |frå )?(?:våren|høsten|hausten|sommeren|sommaren|vinteren) \d{4}"
     rf"|(?:i |fra |frå )?(?:{_MONTH}) \d{{4}})",
     re.IGNORECASE,
 )
+_LEADS_WITH_DATE = re.compile(
+    r"(?:(?:den|dato|fra|frå|innen|innan|senest|seinast|mandag|tirsdag|onsdag|torsdag|fredag|lørdag|søndag|måndag"
+    r"|tysdag|laurdag|sundag|monday|tuesday|wednesday|thursday|friday|saturday|sunday),?\s+)*"
+    rf"(?:\d|(?:{_MONTH})\b)",
+    re.IGNORECASE,
+)
+"""A value that starts with a date (after a weekday or a preposition), as after "Søknadsfrist:" or "Oppstart"."""
 
 
 @dataclass(frozen=True)
@@ -139,23 +159,27 @@ def _words(value: str) -> str:
     return re.sub(r"\s+", " ", value).strip(" .,:;!-–").lower()
 
 
-def parse_deadline(raw: str | None, text: str | None = None, published: date | datetime | None = None) -> DeadlineResult:
-    """Deadline from the structured value, else from a "Søknadsfrist: ..." line or a rolling-review phrase in the text."""
+def parse_deadline(
+    raw: str | None, text: str | None = None, published: date | datetime | None = None
+) -> DeadlineResult:
+    """Deadline from the structured value, else from a "Søknadsfrist: ..." line or a rolling-review phrase."""
     if raw and raw.strip():
         return _deadline_from_value(raw, published)
-    if text:
-        label = _DEADLINE_LABEL.search(text)
-        if label:
+    lowered = (text or "").lower()
+    if any(hint in lowered for hint in DEADLINE_HINTS):
+        for label in _DEADLINE_LABEL.finditer(text):
             result = _deadline_from_value(label["value"], published, from_text=True)
             if result.kind != DeadlineKind.UNKNOWN:
                 return result
-        if _ROLLING_PHRASE.search(text):
-            return DeadlineResult(DeadlineKind.ROLLING, text=_words(_ROLLING_PHRASE.search(text).group(0)))
+    if "løp" in lowered:
+        rolling = _ROLLING_PHRASE.search(text)
+        if rolling:
+            return DeadlineResult(DeadlineKind.ROLLING, text=_words(rolling.group(0)))
     return DeadlineResult(DeadlineKind.UNKNOWN)
 
 
 def _deadline_from_value(value: str, published: date | datetime | None, from_text: bool = False) -> DeadlineResult:
-    day = parse_date(value, published)
+    day = parse_date(value, published) if not from_text or _LEADS_WITH_DATE.match(value) else None
     if day:
         return DeadlineResult(DeadlineKind.DATE, day)
     asap, rolling = ASAP.search(value), ROLLING.search(value)
@@ -177,14 +201,18 @@ def parse_start(raw: str | None, text: str | None = None, published: date | date
         day = parse_date(raw, published)
         if day:
             return StartResult(day)
-        value = _START_LABEL.match(raw.strip())
-        return StartResult(text=_words(value["value"] if value else raw) or None)
+        label = _START_LABEL.match(raw.strip())
+        return StartResult(text=_words(label["value"] if label else raw) or None)
     for label in _START_LABEL.finditer(text or ""):
-        value = label["value"]
-        day = parse_date(value[:30], published)
-        words = _START_WORDS.match(value)
-        if words and (day is None or words.start() == 0 and not re.match(r"\d", value)):
-            return StartResult(text=_words(words.group(0)))
-        if day and re.match(r"(?:(?:den|dato|fra|frå|innen|innan)\s+)?\d", value, re.IGNORECASE):
-            return StartResult(day)
+        found = _start_after_label(label["value"], published)
+        if found:
+            return found
     return StartResult()
+
+
+def _start_after_label(value: str, published: date | datetime | None) -> StartResult | None:
+    words = _START_WORDS.match(value)
+    if words:
+        return StartResult(text=_words(words.group(0)))
+    day = parse_date(value[:30], published) if _LEADS_WITH_DATE.match(value) else None
+    return StartResult(day) if day else None

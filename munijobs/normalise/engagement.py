@@ -28,11 +28,15 @@ STRUCTURED = {
 }
 """NAV's engagementtype values (and the first word of Jobbnorge/Webcruiter values), lower case."""
 
-_NOT_NOW = r"(?<!mulighet for )(?<!moglegheit for )(?<!mulighet til )(?<!kan gå over i )(?<!over til )(?<!og )"
+NOT_NOW = re.compile(r"\b(?:mulighet for|moglegheit for|mulighet til|kan gå over i|over til|og)\s+$", re.IGNORECASE)
+"""Words before "fast" that make it a prospect ("vikariat med mulighet for fast stilling"), not the engagement."""
 # Title words: terse, so single words count. Order matters: more specific words first.
 _TITLE_RULES: tuple[tuple[E, str], ...] = (
-    (E.SUMMER, r"sommer\w*vikar\w*|sommar\w*vikar\w*|sommerjobb\w*|sommarjobb\w*|feriejobb\w*|ferievikar\w*"
-               r"|sommerhjelp\w*|sommarhjelp\w*|feriehjelp\w*|summer job"),
+    (
+        E.SUMMER,
+        r"sommer\w*vikar\w*|sommar\w*vikar\w*|sommerjobb\w*|sommarjobb\w*|feriejobb\w*|ferievikar\w*"
+        r"|sommerhjelp\w*|sommarhjelp\w*|feriehjelp\w*|summer job",
+    ),
     (E.APPRENTICE, r"lærling\w*|lærekandidat\w*|læreplass\w*|lærlingeplass\w*|apprentice\w*"),
     (E.TRAINEE, r"trainee\w*"),
     (E.SEASONAL, r"sesong\w*"),
@@ -40,36 +44,65 @@ _TITLE_RULES: tuple[tuple[E, str], ...] = (
     (E.SELF_EMPLOYED, r"selvstendig næringsdrivende|sjølvstendig næringsdrivande"),
     (E.FIXED_TERM, r"engasjement\w*|åremål\w*|tidsbegrens\w*|tidsavgrensa\w*|fixed[- ]term"),
     (E.TEMPORARY, r"\w*vikar\w*|midlertidig\w*|mellombels\w*|temporary"),
-    (E.PERMANENT, _NOT_NOW + r"fast(?:e)?(?=\W|$)|permanent"),
+    (E.PERMANENT, r"fast(?:e)?(?=\W|$)|permanent"),
 )
 # Text words: only phrases that state the engagement, not words that merely occur ("med stort engasjement").
 _TEXT_RULES: tuple[tuple[E, str], ...] = (
-    (E.SUMMER, r"sommer\w*vikar\w*|sommar\w*vikar\w*|sommerjobb\w*|sommarjobb\w*|feriejobb\w*|ferievikar\w*"
-               r"|sommerhjelp\w*|sommarhjelp\w*|feriehjelp\w*|summer job"),
-    (E.APPRENTICE, r"lærlingplass\w*|lærlingeplass\w*|læreplass\w*|lærlingstilling\w*|lærekandidatplass\w*"
-                   r"|som lærling\w*|ledige? lærling\w*|apprenticeship"),
+    (
+        E.SUMMER,
+        r"sommer\w*vikar\w*|sommar\w*vikar\w*|sommerjobb\w*|sommarjobb\w*|feriejobb\w*|ferievikar\w*"
+        r"|sommerhjelp\w*|sommarhjelp\w*|feriehjelp\w*|summer job",
+    ),
+    (
+        E.APPRENTICE,
+        r"lærlingplass\w*|lærlingeplass\w*|læreplass\w*|lærlingstilling\w*|lærekandidatplass\w*"
+        r"|som lærling\w*|ledige? lærling\w*|apprenticeship",
+    ),
     (E.TRAINEE, r"traineestilling\w*|som trainee|ledige? trainee\w*|traineeprogram\w*"),
     (E.SEASONAL, r"sesongstilling\w*|sesongarbeid\w*|sesongjobb\w*|sesongbasert"),
     (E.PROJECT, r"prosjektstilling\w*|prosjektengasjement\w*|prosjekttilsetting\w*"),
     (E.SELF_EMPLOYED, r"selvstendig næringsdrivende|sjølvstendig næringsdrivande"),
-    (E.FIXED_TERM, r"(?:et|eit|ledig|nytt|årig|års|\d\s*%)\s+engasjement\b|engasjementsstilling\w*"
-                   r"|engasjement (?:i|på|for|ut|fram|frem|til) (?:\d|ett|eitt|to|tre|fire|fem|seks|et|eit|ei)\w*"
-                   r"|åremålsstilling\w*|(?:på|et|eit) åremål|tidsbegrensa?e?t? (?:stilling|ansettelse|engasjement)"
-                   r"|tidsavgrensa (?:stilling|tilsetjing)|fixed[- ]term"),
-    (E.TEMPORARY, r"\w*vikariat\w*|(?:som|ledig|søker|søkjer|trenger|treng)(?: \w+)? \w*vikar(?:er|ar)?\b"
-                  r"|(?:midlertidig|mellombels) (?:stilling|ansettelse|tilsetting|tilsetjing|\d+\s*%)\w*"
-                  r"|temporary position"),
-    (E.PERMANENT, _NOT_NOW + r"(?:fast|faste) (?:\d+\s*%\s*)?(?:stilling\w*|ansettelse|tilsetting|tilsetjing|heimel"
-                  r"|hjemmel|fulltidsstilling|deltidsstilling|\w*stilling)\b|\d+\s*% fast\b|permanent position"),
+    (
+        E.FIXED_TERM,
+        r"(?:et|eit|ledig|nytt|årig|års|\d+\s*%)\s+engasjement\b|engasjementsstilling\w*"
+        r"|engasjement (?:i|på|for|ut|fram|frem|til) (?:\d|ett|eitt|to|tre|fire|fem|seks|et|eit|ei)\w*"
+        r"|åremålsstilling\w*|(?:på|et|eit) åremål|tidsbegrensa?e?t? (?:stilling|ansettelse|engasjement)"
+        r"|tidsavgrensa (?:stilling|tilsetjing)|fixed[- ]term",
+    ),
+    (
+        E.TEMPORARY,
+        r"\w*vikariat\w*|(?:som|ledig|søker|søkjer|trenger|treng)(?: \w+)? \w*vikar(?:er|ar)?\b"
+        r"|(?:midlertidig|mellombels)e? (?:stilling|ansettelse|tilsetting|tilsetjing|\d+\s*%)\w*"
+        r"|temporary position",
+    ),
+    (
+        E.PERMANENT,
+        r"(?:fast|faste) (?:\d+\s*%\s*)?(?:stilling\w*|ansettelse|tilsetting|tilsetjing|heimel"
+        r"|hjemmel|fulltidsstilling|deltidsstilling|\w*stilling)\b|\d+\s*% fast\b|permanent position",
+    ),
 )
 
 
-def _compile(rules: tuple[tuple[E, str], ...]) -> re.Pattern[str]:
-    return re.compile("|".join(rf"(?P<{kind.value}>\b(?:{pattern}))" for kind, pattern in rules), re.IGNORECASE)
+STEMS: dict[E, tuple[str, ...]] = {
+    E.SUMMER: ("sommer", "sommar", "ferie", "summer"),
+    E.APPRENTICE: ("lærling", "lærekandidat", "læreplass", "apprentice"),
+    E.TRAINEE: ("trainee",),
+    E.SEASONAL: ("sesong",),
+    E.PROJECT: ("prosjekt",),
+    E.SELF_EMPLOYED: ("næringsdriv",),
+    E.FIXED_TERM: ("engasjement", "åremål", "tidsbegrens", "tidsavgrens", "fixed"),
+    E.TEMPORARY: ("vikar", "midlertidig", "mellombels", "temporary"),
+    E.PERMANENT: ("fast", "permanent"),
+}
+"""Lower-case stems one of which a rule's words always contain: rules whose stems are absent are not run."""
 
 
-TITLE_PATTERN = _compile(_TITLE_RULES)
-TEXT_PATTERN = _compile(_TEXT_RULES)
+def _compile(rules: tuple[tuple[E, str], ...]) -> tuple[tuple[E, re.Pattern[str]], ...]:
+    return tuple((kind, re.compile(rf"\b(?:{pattern})", re.IGNORECASE)) for kind, pattern in rules)
+
+
+TITLE_RULES = _compile(_TITLE_RULES)
+TEXT_RULES = _compile(_TEXT_RULES)
 
 
 @dataclass(frozen=True)
@@ -91,12 +124,26 @@ def map_structured_engagement(raw: str | None) -> str | None:
     return STRUCTURED.get(first)
 
 
+def _is_prospect(kind: E, text: str, start: int) -> bool:
+    return kind == E.PERMANENT and NOT_NOW.search(text, max(0, start - 20), start) is not None
+
+
 def engagement_in_text(text: str | None, *, title: bool = False) -> str | None:
-    """The first engagement type that `text` states explicitly; titles accept single words ("Vikar", "fast")."""
+    """The first engagement type that `text` states explicitly; titles accept single words ("Vikar", "fast").
+
+    At the same position the more specific type wins (a "sommervikar" is summer, not temporary).
+    """
     if not text:
         return None
-    match = (TITLE_PATTERN if title else TEXT_PATTERN).search(text)
-    return E(match.lastgroup) if match else None
+    lowered = text.lower()
+    first: tuple[int, E] | None = None
+    for kind, pattern in TITLE_RULES if title else TEXT_RULES:
+        if not any(stem in lowered for stem in STEMS[kind]):
+            continue
+        match = next((m for m in pattern.finditer(text) if not _is_prospect(kind, text, m.start())), None)
+        if match and (first is None or match.start() < first[0]):
+            first = (match.start(), kind)
+    return first[1] if first else None
 
 
 def parse_engagement(structured: str | None, title: str | None, text: str | None) -> EngagementResult:

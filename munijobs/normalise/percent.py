@@ -8,42 +8,65 @@ from dataclasses import dataclass
 from munijobs.constants import Extent
 
 NUMBER_WORDS = {
-    "en": 1, "ein": 1, "ei": 1, "ett": 1, "eitt": 1, "to": 2, "tre": 3, "fire": 4, "fem": 5, "seks": 6, "sju": 7,
-    "syv": 7, "åtte": 8, "ni": 9, "ti": 10, "elleve": 11, "tolv": 12,
+    **{"en": 1, "ein": 1, "ei": 1, "eit": 1, "ett": 1, "eitt": 1, "to": 2, "tre": 3, "fire": 4, "fem": 5, "seks": 6},
+    **{"sju": 7, "syv": 7, "åtte": 8, "ni": 9, "ti": 10, "elleve": 11, "tolv": 12},
 }
+"""Number words (bokmål and nynorsk) that count positions ("to stillinger", "tre stillingar")."""
+
 _NUM = r"\d{1,3}(?:[.,]\d{1,2})?"
 _PCT = r"\s*(?:%|prosent\b)"
 _PERCENT = re.compile(
-    rf"(?P<lead>(?:inntil|opptil|minimum|minst|fra|frå|mellom)\s+)?(?P<low>{_NUM})(?:{_PCT})?"
-    rf"(?:\s*(?:-|–|—|til|og|/)\s*(?P<high>{_NUM}))?{_PCT}",
+    rf"(?<![\d.,])(?P<low>{_NUM})(?:{_PCT})?(?:\s*(?:-|–|—|til|og|/)\s*(?P<high>{_NUM}))?{_PCT}", re.IGNORECASE
+)
+_BOUND_BEFORE = re.compile(r"\b(?P<bound>inntil|opptil|minimum|minst)\s+$", re.IGNORECASE)
+"""A word right before a single percentage that makes it only an upper or a lower bound."""
+_COUNT = r"(?P<count>\d{1,2}|" + "|".join(NUMBER_WORDS) + r")"
+_COUNTED_NOUN = re.compile(
+    r"\b(?:(?P<plural>stillinger|stillingar|vikariater|stillingsheimlar|heimlar|hjemler|lærlingplasser|lærlingplassar"
+    r"|sommervikarer|sommarvikarar|årsverk)|(?P<either>vikariat|engasjement)|stilling|heimel|hjemmel)\b",
     re.IGNORECASE,
 )
-_COUNT = r"(?P<count>\d{1,2}|" + "|".join(NUMBER_WORDS) + r")"
-_POSITIONS = re.compile(
-    rf"\b{_COUNT}\s+(?:(?:nye|ledige|ledig|faste|fast|nye|midlertidige|mellombelse|heile|hele|fulle)\s+){{0,2}}"
-    r"(?:\d{1,3}\s*%\s*)?(?:stillinger|stillingar|vikariater|vikariat|engasjement|årsverk|stillingsheimlar|heimlar"
-    r"|hjemler|lærlingplasser|lærlingplassar|sommervikarer|sommarvikarar)\b",
+"""Nouns that are counted ("to stillinger"); a singular noun only takes a count of one ("ei fast stilling")."""
+_COUNT_BEFORE = re.compile(
+    rf"\b{_COUNT}\s+(?:(?:nye|nytt|ledige?|faste?|midlertidige?|mellombelse?|heile|hele|fulle"
+    r"|\d{1,3}\s*(?:%|prosent))\s+){0,3}$",
     re.IGNORECASE,
 )
 _TIMES = re.compile(rf"\b(?P<count>\d{{1,2}})\s*[x×]\s*{_NUM}{_PCT}", re.IGNORECASE)
+
+_JOB_BEFORE_STRONG = re.compile(
+    r"(?:stillingsbrøk|stillingsprosent|stillingsstørrelse|stillingsandel|heimelsbrøk|stillingsheimel|omfang)\s*:?\s*$",
+    re.IGNORECASE,
+)
+"""Labels that make the next percentage a job percentage whatever follows."""
 _JOB_BEFORE = re.compile(
-    r"(?:stilling\w*|heimel\w*|hjemmel\w*|omfang|arbeidstid|deltid|heltid|vikariat\w*|engasjement\w*|fast\w*"
+    r"(?:stilling\w*|heimel\w*|hjemmel\w*|arbeidstid|deltid|heltid|vikariat\w*|engasjement\w*|fast\w*"
     r"|årsverk|størrelse|brøk|prosent|tilsetting|tilsetjing|ansettelse|à|á|a|x|×|på|i|ein|en|et|eit|ei|ledig|og"
+    r"|inntil|opptil|minst|minimum"
     r"|:|-|–|,|\(|/)\s*$",
     re.IGNORECASE,
 )
-_JOB_AFTER = re.compile(
+_JOB_NOUN_AFTER = re.compile(
     r"^\s*(?:\)|,|-|–)?\s*(?:fast|faste|vikariat\w*|engasjement\w*|stilling\w*|heimel\w*|hjemmel|deltid\w*"
-    r"|heltid\w*|mellombels\w*|midlertidig\w*|årsverk|prosjektstilling\w*|natt|dag|turnus|\w*vakt\w*|$)",
+    r"|heltid\w*|mellombels\w*|midlertidig\w*|årsverk|prosjektstilling\w*|natt|dag|turnus|\w*vakt\w*)\b",
     re.IGNORECASE,
 )
 _NOT_JOB = re.compile(
     r"rabatt|pensjon|lønn|løn\b|tilskudd|tilskot|skatt|rente|avgift|sykefravær|sjukefråvær|fravær|fråvær|andel|økning"
-    r"|auke|vekst|reduksjon|trekk|avkastning|oppmøte|rabatt|dekning|refusjon|kompensasjon|tillegg|godtgjør|sparing"
+    r"|auke|vekst|reduksjon|trekk|avkastning|oppmøte|dekning|refusjon|kompensasjon|tillegg|godtgjør|sparing"
     r"|prosentpoeng|kvote|innbyggere|innbyggjarar|elever|brukere|tilfredshet|score|resultat|av\s+\w+",
     re.IGNORECASE,
 )
+"""Words near a percentage that make it something else than a job percentage (discount, pension, share of pay)."""
+_NOT_JOB_BEFORE = re.compile(
+    r"\b(?:med|økt|økte|auka|over|under|ca\.?|cirka|om lag|rundt|nesten|drøyt|kun|bare|berre)\s*$", re.IGNORECASE
+)
+"""Words right before a percentage that make it an amount of change or an estimate."""
 _WINDOW = 40
+PERCENT_HINTS = re.compile("%|prosent")
+COUNTED_NOUN_HINTS = re.compile(
+    "stilling|vikariat|engasjement|heimel|heimlar|hjemmel|hjemler|årsverk|lærlingplass|vikar"
+)
 
 
 @dataclass(frozen=True)
@@ -76,7 +99,7 @@ def parse_percent_field(raw: str | None) -> PercentResult:
     if not match:
         return parse_job_percent(raw)
     values = [v for v in (_number(match.group(1)), _number(match.group(2))) if v is not None]
-    if not values or not all(0 < v <= 100 for v in values):
+    if not all(0 < v <= 100 for v in values):
         return PercentResult()
     return PercentResult(min(values), max(values))
 
@@ -85,9 +108,31 @@ def _number(value: str | None) -> float | None:
     return float(value.replace(",", ".")) if value else None
 
 
+def _lines_with(text: str, hints: re.Pattern[str]) -> list[str]:
+    """The lines of `text` in which `hints` occurs: every pattern here stays within a line."""
+    lines: list[str] = []
+    end = -1
+    for hint in hints.finditer(text):
+        if hint.start() <= end:
+            continue
+        start = text.rfind("\n", 0, hint.start()) + 1
+        end = text.find("\n", hint.end())
+        end = len(text) if end < 0 else end
+        lines.append(text[start:end])
+    return lines
+
+
 def _percent_range(text: str) -> tuple[float | None, float | None]:
     lows: list[float] = []
     highs: list[float] = []
+    for line in _lines_with(text, PERCENT_HINTS):
+        _collect_percentages(line, lows, highs)
+    if not highs and not lows:
+        return None, None
+    return (min(lows) if lows else None), max(highs or lows)
+
+
+def _collect_percentages(text: str, lows: list[float], highs: list[float]) -> None:
     for match in _PERCENT.finditer(text):
         if not _is_job_percent(text, match):
             continue
@@ -95,45 +140,58 @@ def _percent_range(text: str) -> tuple[float | None, float | None]:
         values = [v for v in (low, high) if v is not None]
         if not all(0 < v <= 100 for v in values):
             continue
-        lead = (match.group("lead") or "").strip().lower()
-        if lead in ("inntil", "opptil") and high is None:
+        bound = _BOUND_BEFORE.search(text, max(0, match.start() - 12), match.start()) if high is None else None
+        bound_word = bound["bound"].lower() if bound else ""
+        if bound_word in ("inntil", "opptil"):
             highs.append(values[0])
-        elif lead in ("minimum", "minst") and high is None:
+        elif bound_word in ("minimum", "minst"):
             lows.append(values[0])
         else:
             lows.append(min(values))
             highs.append(max(values))
-    if not lows and not highs:
-        return None, None
-    maximum = max(highs or lows)
-    minimum = min(lows) if lows else None
-    return minimum, maximum
 
 
 def _is_job_percent(text: str, match: re.Match[str]) -> bool:
     before = text[max(0, match.start() - _WINDOW) : match.start()]
     before = re.split(r"[.!?;\n](?=\s|$)", before)[-1]
     after = text[match.end() : match.end() + _WINDOW].split("\n")[0]
-    if _NOT_JOB.search(after[:25]) or _NOT_JOB.search(before[-25:]):
-        return bool(_JOB_BEFORE_STRONG.search(before)) and not _NOT_JOB.search(after[:12])
-    return bool(_JOB_AFTER.match(after) or _JOB_BEFORE.search(before) or _JOB_BEFORE_STRONG.search(before))
-
-
-_JOB_BEFORE_STRONG = re.compile(
-    r"(?:stillingsbrøk|stillingsprosent|stillingsstørrelse|stillingsandel|heimelsbrøk|stillingsheimel|omfang)\s*:?\s*$",
-    re.IGNORECASE,
-)
+    if _JOB_BEFORE_STRONG.search(before):
+        return True
+    if _NOT_JOB.search(after[:12]):
+        return False
+    if _JOB_NOUN_AFTER.match(after):
+        return True
+    if _NOT_JOB.search(before[-25:]) or _NOT_JOB_BEFORE.search(before):
+        return False
+    return bool(_JOB_BEFORE.search(before) or not after.strip())
 
 
 def _positions(text: str) -> int | None:
-    for pattern in (_TIMES, _POSITIONS):
-        match = pattern.search(text)
-        if match:
-            count = match.group("count").lower()
-            value = int(count) if count.isdigit() else NUMBER_WORDS[count]
-            if 0 < value <= 50:
-                return value
+    for line in _lines_with(text, PERCENT_HINTS):
+        times = _TIMES.search(line)
+        if times:
+            return _count(times["count"])
+    for line in _lines_with(text, COUNTED_NOUN_HINTS):
+        count = _count_in_line(line)
+        if count:
+            return count
     return None
+
+
+def _count_in_line(text: str) -> int | None:
+    for noun in _COUNTED_NOUN.finditer(text):
+        before = _COUNT_BEFORE.search(text, max(0, noun.start() - 50), noun.start())
+        if not before:
+            continue
+        count = _count(before["count"])
+        if count and (noun["either"] or (count > 1) == bool(noun["plural"])):
+            return count
+    return None
+
+
+def _count(word: str) -> int | None:
+    value = int(word) if word.isdigit() else NUMBER_WORDS[word.lower()]
+    return value if 0 < value <= 50 else None
 
 
 def derive_extent(percent_max: float | None, extent_raw: str | None) -> str | None:

@@ -6,6 +6,7 @@ import csv
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -128,37 +129,51 @@ def _counties_named_in(text: str | None) -> frozenset[str]:
     return frozenset(found)
 
 
+def _county_hints(
+    qualifier: frozenset[str], county_hint: frozenset[str], postal_code: str | None, employer_name: str | None
+) -> Iterator[frozenset[str]]:
+    """County codes that may tell same-named municipalities apart, strongest first (computed only when needed)."""
+    yield qualifier
+    yield county_hint
+    postal_county = county_of_postal_code(postal_code)
+    yield frozenset({postal_county}) if postal_county else frozenset()
+    yield _counties_named_in(employer_name)
+
+
 def resolve_municipality(
     name: str | None,
     county: str | None = None,
     postal_code: str | None = None,
     employer_name: str | None = None,
 ) -> tuple[str | None, str | None, str | None]:
-    """(municipality code, county code, note): None for the code when the name is unknown or stays ambiguous."""
+    """(municipality code, county code, note): None for the code when the name is unknown or stays ambiguous.
+
+    A name shared by several municipalities (Herøy, Våler; Sande, Bø, Os, Nes with their former namesakes) is
+    decided by a qualifier in the name ("Våler i Solør"), the county, the postal code or a county named in the
+    employer name, in that order; when none decides, the code stays empty and the note says why.
+    """
     county_hint = resolve_county(county)
     county_only = next(iter(county_hint)) if len(county_hint) == 1 else county_of_postal_code(postal_code)
     if not name or not name.strip():
         return None, county_only, None
     candidates = _lookup(name)
-    qualified = _QUALIFIED.match(name.strip())
     qualifier: frozenset[str] = frozenset()
+    qualified = _QUALIFIED.match(name.strip())
     if not candidates and qualified:
         qualifier = resolve_county(qualified["paren"] or qualified["tail"])
         candidates = _lookup(qualified["name"]) if qualifier or qualified["paren"] else ()
     if not candidates:
         return None, county_only, f"unknown municipality name {name!r}"
-    postal_county = county_of_postal_code(postal_code)
-    hints = (qualifier, county_hint, frozenset({postal_county} if postal_county else ()),
-             lambda: _counties_named_in(employer_name))
-    for hint in hints:
+    for counties in _county_hints(qualifier, county_hint, postal_code, employer_name):
         if len(candidates) == 1:
             break
-        counties = hint() if callable(hint) else hint
-        narrowed = tuple(c for c in candidates if c.counties & counties)
-        if narrowed:
-            candidates = narrowed
+        candidates = tuple(c for c in candidates if c.counties & counties) or candidates
     if len(candidates) == 1:
         return candidates[0].code, candidates[0].code[:2], None
+    shared_county = {c.code[:2] for c in candidates}
     codes_found = ", ".join(c.code for c in candidates)
-    shared = {c.code[:2] for c in candidates}
-    return None, shared.pop() if len(shared) == 1 else None, f"ambiguous municipality name {name!r}: {codes_found}"
+    return (
+        None,
+        shared_county.pop() if len(shared_county) == 1 else None,
+        f"ambiguous municipality name {name!r}: {codes_found}",
+    )

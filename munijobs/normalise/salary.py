@@ -5,16 +5,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SALARY_WORD = r"(?:lønn|løn|årslønn|årsløn|lønnsramme|lønnsspenn|lønnsnivå|lønnsintervall|lønnes|lønast|avlønning|salary)"
-_AMOUNT = r"\d{1,3}(?:[ \u00a0.]\d{3})+|\d{5,7}"
+_SALARY_WORD = (
+    r"(?:lønn|løn|årslønn|årsløn|lønnsramme|lønnsspenn|lønnsnivå|lønnsintervall|lønnes|lønast|avlønning|salary)"
+)
+_SALARY_WORD_PATTERN = re.compile(rf"\b{_SALARY_WORD}", re.IGNORECASE)
+_AMOUNT = r"(?<![\d.,])(?:\d{1,3}(?:[ \u00a0.]\d{3})+|\d{5,7})(?!\d)"
 _AMOUNTS = re.compile(
-    rf"(?P<lead>fra|frå|from|inntil|opptil|up to)?\s*(?:kr\.?|nok|kroner)?\s*(?P<low>{_AMOUNT})(?:,-|,00)?"
-    rf"(?:\s*(?:kr\.?|kroner|nok))?(?:\s*(?:-|–|—|til|to)\s*(?:kr\.?|nok)?\s*(?P<high>{_AMOUNT})(?:,-|,00)?)?"
-    rf"(?:\s*(?:kr\.?|kroner|nok))?(?P<period>\s*(?:pr\.?|per|i|/)\s*(?:år|året|måned|mnd\.?|månad|month|year))?",
+    rf"(?P<lead>fra|frå|from|inntil|opptil|up to)?\s*(?:kroner|kr\.?|nok)?\s*(?P<low>{_AMOUNT})(?:,-|,00)?"
+    rf"(?:\s*(?:kroner|kr\.?|nok))?(?:\s*(?:-|–|—|til|to)\s*(?:kr\.?|nok)?\s*(?P<high>{_AMOUNT})(?:,-|,00)?)?"
+    rf"(?:\s*(?:kroner|kr\.?|nok))?(?P<period>\s*(?:pr\.?|per|i|/)\s*(?:år|året|måned|mnd\.?|månad|month|year))?",
     re.IGNORECASE,
 )
 _STEP = re.compile(
-    r"\b(?:lønnstrinn|lønnstrinn|løntrinn|lønstrinn|lønnssteg|ltr\.?)\s*(?P<low>\d{1,3})(?:\s*(?:-|–|til)\s*(?P<high>\d{1,3}))?\b",
+    r"\b(?:lønnstrinn|løntrinn|lønstrinn|lønnssteg|lønssteg|ltr\.?)\s*(?P<low>\d{1,3})(?:\s*(?:-|–|til)\s*(?P<high>\d{1,3}))?\b",
     re.IGNORECASE,
 )
 _TERMS = re.compile(
@@ -24,6 +27,8 @@ _TERMS = re.compile(
     r"|kvalifikasjoner|regulativ|lønnsregulativ|statens lønnsregulativ)\w*)",
     re.IGNORECASE,
 )
+SALARY_HINTS = ("løn", "ltr", "salary")
+"""Every salary statement has one of these in its line; other lines are not searched."""
 YEARLY_RANGE = (100_000, 5_000_000)
 MONTHLY_RANGE = (15_000, 400_000)
 
@@ -43,10 +48,14 @@ def _amount(value: str | None) -> float | None:
 
 def parse_salary(text: str | None) -> SalaryResult:
     """The salary an ad states: amounts (near a salary word) first, then lønnstrinn, then terms like "etter avtale"."""
+    text = "\n".join(line for line in (text or "").split("\n") if any(hint in line.lower() for hint in SALARY_HINTS))
     if not text:
         return SalaryResult()
-    for sentence in re.finditer(rf"[^.\n]*{_SALARY_WORD}[^\n]*", text, re.IGNORECASE):
-        amounts = _amounts_in(sentence.group(0))
+    for word in _SALARY_WORD_PATTERN.finditer(text):
+        line_start = text.rfind("\n", 0, word.start()) + 1
+        line_end = text.find("\n", word.end())
+        line_end = len(text) if line_end < 0 else line_end
+        amounts = _amounts_in(text[max(line_start, word.start() - 60) : min(line_end, word.end() + 120)])
         if amounts:
             return amounts
     step = _STEP.search(text)

@@ -5,64 +5,63 @@ from __future__ import annotations
 import html
 import re
 
-from bs4 import BeautifulSoup, Comment, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag
 
-BLOCK_TAGS = frozenset(
-    {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section", "article",
-     "header", "footer", "blockquote", "dd", "dt", "dl", "hr", "pre", "address", "figure", "figcaption"}
+
+def word_set(words: str) -> frozenset[str]:
+    """The whitespace-separated words of `words` as a set (for long word lists kept readable)."""
+    return frozenset(words.split())
+
+
+BLOCK_TAGS = word_set(
+    "p div br li ul ol h1 h2 h3 h4 h5 h6 tr table section article header footer blockquote dd dt dl hr "
+    "pre address figure figcaption"
 )
-DROP_TAGS = ("script", "style", "noscript", "template", "head", "iframe", "svg", "object")
+DROP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "iframe", "svg", "object"})
 PARAGRAPH_TAGS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "pre"})
 """Blocks followed by a blank line; other blocks only end the line."""
 BULLET = "• "
-LINE = "\n"
-PARAGRAPH = "\x1f"
-_HTML_SPACE = re.compile(r"\s+")
-_AROUND_BREAK = re.compile(r"[ \t]*([\n\x1f])[ \t]*")
-_BREAK_RUN = re.compile(r"[\n\x1f]+")
+LINE = "\ue000"
+"""Marker of the end of a block line (private-use characters: not whitespace, never in ad text)."""
+BREAK = "\ue001"
+"""Marker of a <br>: one is a line break, two or more in a row are a paragraph break."""
+PARAGRAPH = "\ue002"
+"""Marker of the end of a paragraph-like block."""
+_BREAK_RUN = re.compile(r"[\ue000-\ue002]+")
 _EMPTY_BULLET = re.compile(r"• *\n+")
 _CELL_TAGS = ("td", "th")
 
-_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_BULLET_FORMS = frozenset({"• ", "· ", "▪ ", "◦ "})
+"""Bullets that flattened text may start a line with; all become BULLET."""
 _ZERO_WIDTH = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
-_BLANK_LINES = re.compile(r"\n{3,}")
 
 UPPER = "A-ZÆØÅÄÖÜÉÈÁ"
 LOWER = "a-zæøåäöüéèáóúíß"
 _LOWER_THEN_CAPITALISED = re.compile(rf"(?<=[{LOWER}])(?=[{UPPER}](?:[{LOWER}]|$))")
 _PUNCT_THEN_CAPITALISED = re.compile(rf"(?<=[{LOWER}0-9)][.!?:;,])(?=[{UPPER}][{LOWER}])")
 _UNSAFE_TOKEN = re.compile(r"@|://|www\.|\.(?:no|com|net|org|html?|pdf)\b", re.IGNORECASE)
-_TOKEN = re.compile(r"\S+")
+_GLUE_POINT = re.compile(rf"[{LOWER}][{UPPER}]|[{LOWER}0-9)][.!?:;,][{UPPER}][{LOWER}]")
 
 GLUE_PREFIXES = ("Mc", "Mac", "De", "Van", "La", "Le", "O'", "D'")
 """Capitalised name prefixes that are written glued to a capitalised name (McDonald, MacLeod, DeVito)."""
 
-MIXED_CASE_WORDS = frozenset(
-    {"PowerPoint", "SharePoint", "YouTube", "LinkedIn", "JavaScript", "TypeScript", "GitHub", "GitLab", "WordPress",
-     "PowerShell", "PowerApps", "PowerBI", "OneDrive", "OneNote", "DevOps", "FileMaker", "AutoCAD", "SketchUp",
-     "InDesign", "QlikView", "PostgreSQL", "MySQL", "ArcGIS", "QGIS", "WhatsApp", "FaceTime", "FaceBook", "TikTok",
-     "SnapChat", "PlayStation", "MasterCard", "BankID", "ePhorte", "WebCruiter", "JobbNorge", "HelseCV", "VisBook",
-     "SuccessFactors", "ServiceNow", "TopDesk", "StatsBygg", "NorSIS", "KommIT", "HelsaMi", "VismaFlyt", "MinSide",
-     "GoodTeams", "TeamViewer", "DocuLive", "CosDoc", "SymfoniPlan", "ProCare", "HelseNorge", "KlikkFri", "DigiDel"}
+MIXED_CASE_WORDS = word_set(
+    "PowerPoint SharePoint YouTube LinkedIn JavaScript TypeScript GitHub GitLab WordPress PowerShell "
+    "PowerApps PowerBI OneDrive OneNote DevOps FileMaker AutoCAD SketchUp InDesign QlikView PostgreSQL "
+    "MySQL ArcGIS QGIS WhatsApp FaceTime FaceBook TikTok SnapChat PlayStation MasterCard BankID ePhorte "
+    "WebCruiter JobbNorge HelseCV VisBook SuccessFactors ServiceNow TopDesk StatsBygg NorSIS KommIT "
+    "HelsaMi VismaFlyt MinSide GoodTeams TeamViewer DocuLive CosDoc SymfoniPlan ProCare HelseNorge "
+    "KlikkFri DigiDel"
 )
 """Mixed-case product and brand names that must never be split (checked case-sensitively)."""
 
-SENTENCE_STARTERS = frozenset(
-    {"Vi", "Du", "De", "Det", "Den", "Dei", "Dette", "Denne", "Han", "Hun", "Ho", "Hver", "Kvar", "Her", "Hos", "Som",
-     "Og", "Men", "Et", "Eit", "En", "Ein", "Ei", "Er", "Om", "Ved", "For", "Med", "Til", "Etter", "Alle", "Stillingen",
-     "Stillinga", "Søknad", "Søknaden", "Kommunen", "Enheten", "Avdelingen", "Vår", "Våre", "Vårt", "Me", "Oss", "Ta",
-     "Les", "Se", "Sjå", "Send", "Søk", "Kontakt", "Mer", "Meir", "I", "På", "Fra", "Frå", "Arbeidsoppgaver",
-     "Kvalifikasjoner", "Personlige", "Ønskelig", "Krav", "Lønn", "Løn", "Oppstart", "Tiltredelse", "Søknadsfrist",
-     "Å", "We", "You", "The", "Our", "This", "As"}
+SENTENCE_STARTERS = word_set(
+    "Vi Du De Det Den Dei Dette Denne Han Hun Ho Hver Kvar Her Hos Som Og Men Et Eit En Ein Ei Er Om Ved "
+    "For Med Til Etter Alle Stillingen Stillinga Søknad Søknaden Kommunen Enheten Avdelingen Vår Våre "
+    "Vårt Me Oss Ta Les Se Sjå Send Søk Kontakt Mer Meir I På Fra Frå Arbeidsoppgaver Kvalifikasjoner "
+    "Personlige Ønskelig Krav Lønn Løn Oppstart Tiltredelse Søknadsfrist Å We You The Our This As"
 )
 """Words that start a sentence often; a capitalised word glued to one of these is split even after a capital."""
-
-
-def _drop_noise(soup: BeautifulSoup) -> None:
-    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        comment.extract()
-    for tag in soup.find_all(DROP_TAGS):
-        tag.decompose()
 
 
 def html_to_text(fragment: str | None) -> str:
@@ -70,20 +69,29 @@ def html_to_text(fragment: str | None) -> str:
     if not fragment or not fragment.strip():
         return ""
     soup = BeautifulSoup(fragment, "lxml")
-    _drop_noise(soup)
     parts: list[str] = []
     _walk(soup, parts)
-    text = _AROUND_BREAK.sub(r"\1", "".join(parts))
-    text = _BREAK_RUN.sub(lambda run: "\n\n" if PARAGRAPH in run.group(0) else "\n", text)
-    return clean_text(_EMPTY_BULLET.sub(BULLET, text))
+    text = " ".join("".join(parts).split())
+    for mark in (LINE, BREAK, PARAGRAPH):
+        text = text.replace(" " + mark, mark).replace(mark + " ", mark)
+    text = _BREAK_RUN.sub(_break_run_to_newlines, text)
+    return _tidy(_EMPTY_BULLET.sub(BULLET, text))
+
+
+def _break_run_to_newlines(run: re.Match[str]) -> str:
+    marks = run.group(0)
+    return "\n\n" if PARAGRAPH in marks or marks.count(BREAK) > 1 else "\n"
 
 
 def _walk(node: Tag, parts: list[str]) -> None:
     for child in node.children:
         if not isinstance(child, Tag):
-            parts.append(_HTML_SPACE.sub(" ", str(child)))
+            if type(child) is NavigableString:
+                parts.append(child)
+        elif child.name in DROP_TAGS:
+            continue
         elif child.name == "br":
-            parts.append(LINE)
+            parts.append(BREAK)
         elif child.name == "li":
             parts.append(LINE + BULLET)
             _walk(child, parts)
@@ -105,11 +113,18 @@ def clean_text(text: str | None) -> str:
     """Decode entities, collapse spaces inside lines, keep at most one blank line between blocks."""
     if not text:
         return ""
-    text = html.unescape(text) if "&" in text else text
-    text = _ZERO_WIDTH.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    lines = [BULLET + line[1:].lstrip() if line[:1] in "•·▪◦" and line[1:2] == " " else line for line in lines]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    return _tidy(html.unescape(text) if "&" in text else text)
+
+
+def _tidy(text: str) -> str:
+    lines: list[str] = []
+    for raw_line in _ZERO_WIDTH.sub("", text).replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = " ".join(raw_line.split())
+        if line[:2] in _BULLET_FORMS:
+            line = BULLET + line[2:]
+        if line or (lines and lines[-1]):
+            lines.append(line)
+    return "\n".join(lines).strip()
 
 
 def repair_glued_text(text: str | None) -> str:
@@ -120,11 +135,24 @@ def repair_glued_text(text: str | None) -> str:
     """
     if not text:
         return ""
-    return _TOKEN.sub(_repair_token, text)
+    pieces: list[str] = []
+    done = 0
+    for glue in _GLUE_POINT.finditer(text):
+        if glue.start() < done:
+            continue
+        start = max(text.rfind(" ", 0, glue.start()), text.rfind("\n", 0, glue.start())) + 1
+        end = len(text)
+        for separator in (" ", "\n"):
+            found = text.find(separator, glue.end())
+            end = found if 0 <= found < end else end
+        pieces.append(text[done:start])
+        pieces.append(_repair_token(text[start:end]))
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
-def _repair_token(match: re.Match[str]) -> str:
-    token = match.group(0)
+def _repair_token(token: str) -> str:
     if _UNSAFE_TOKEN.search(token):
         return token
     token = _PUNCT_THEN_CAPITALISED.sub(" ", token)
@@ -150,6 +178,6 @@ def _separator(token: str, position: int, protected: list[tuple[int, int]]) -> s
     left, right = token[start:position], token[position:end]
     if len(left) <= 1 or left in GLUE_PREFIXES:
         return ""
-    if (left[0].isupper() or len(left) < 5 or len(right) == 1) and right not in SENTENCE_STARTERS:
+    if (not left.islower() or len(left) < 5 or len(right) == 1) and right not in SENTENCE_STARTERS:
         return ""
     return ". "

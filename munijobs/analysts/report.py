@@ -1,0 +1,228 @@
+"""One self-contained HTML report: totals, weekly ads by county, top occupations, temporary share, newest ads and
+the health of each source. Charts are inline SVG; nothing is fetched when the page is opened; all data is escaped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from html import escape
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, Integer, cast, func, select
+
+from munijobs.analysts.filters import AdFilters, where
+from munijobs.analysts.stats import period, publication_day, publication_time
+from munijobs.analysts.views import alerts, prepare, v_ads, v_crawl_runs
+
+TEMPORARY = ("temporary", "fixed_term", "project", "seasonal", "summer")
+"""Engagement types counted as temporary positions (as in docs/data.md)."""
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#aaaaaa")
+NEWEST = 20
+TOP_OCCUPATIONS = 15
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows."""
+
+    generated_at: datetime
+    weeks: list[date]
+    statuses: dict[str, int] = field(default_factory=dict)
+    postings: int = 0
+    weekly: dict[tuple[str, date], int] = field(default_factory=dict)
+    counties: dict[str, str] = field(default_factory=dict)
+    occupations: list[tuple[str, str, int]] = field(default_factory=list)
+    temporary: list[tuple[str, int, int]] = field(default_factory=list)
+    newest: list[dict] = field(default_factory=list)
+    runs: list[dict] = field(default_factory=list)
+    alerts: list[dict] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.statuses.values())
+
+
+def collect(engine: Engine, filters: AdFilters, weeks: int = 12, until: date | None = None) -> ReportData:
+    """Query the report's data; the weekly chart covers `weeks` ISO weeks ending with the week of `until` (today)."""
+    prepare(engine)
+    dialect = engine.dialect.name
+    clauses = where(filters, dialect)
+    now = datetime.now(UTC)
+    until = until or now.date()
+    last_monday = until - timedelta(days=until.weekday())
+    mondays = [last_monday - timedelta(weeks=n) for n in reversed(range(weeks))]
+    data = ReportData(generated_at=now, weeks=mondays)
+    c = v_ads.c
+    with engine.connect() as connection:
+        counts = connection.execute(select(c.status, func.count(), func.sum(c.posting_count)).where(*clauses)
+                                    .group_by(c.status)).all()
+        data.statuses = {status: n for status, n, _ in counts}
+        data.postings = sum(int(p or 0) for *_, p in counts)
+        day = publication_day(dialect).label("day")
+        county = func.coalesce(c.county_name, "(unknown)").label("county")
+        for county_name, day_value, n in connection.execute(
+                select(county, day, func.count()).where(*clauses, *period(mondays[0], until)).group_by(county, day)):
+            day_value = day_value if isinstance(day_value, date) else date.fromisoformat(day_value)
+            monday = day_value - timedelta(days=day_value.weekday())
+            data.weekly[(county_name, monday)] = data.weekly.get((county_name, monday), 0) + n
+        ads = func.count().label("ads")
+        data.occupations = [tuple(r) for r in connection.execute(
+            select(c.occupation_code, c.occupation_name, ads).where(*clauses, c.occupation_code.is_not(None))
+            .group_by(c.occupation_code, c.occupation_name).order_by(ads.desc(), c.occupation_code)
+            .limit(TOP_OCCUPATIONS))]
+        temporary = func.sum(cast(c.engagement_type.in_(TEMPORARY), Integer))
+        data.temporary = [(name or "(unknown)", int(t or 0), n) for name, t, n in connection.execute(
+            select(c.county_name, temporary, func.count()).where(*clauses, c.engagement_type.is_not(None))
+            .group_by(c.county_name).order_by(c.county_name))]
+        data.newest = [dict(r) for r in connection.execute(
+            select(c.ad_id, c.title, c.employer_name, c.municipality_name, c.published_at, c.deadline_date,
+                   c.deadline_text, c.status, c.url).where(*clauses)
+            .order_by(publication_time().desc(), c.ad_id.desc()).limit(NEWEST)).mappings()]
+        r = v_crawl_runs.c
+        latest = select(r.source, func.max(r.run_id).label("run_id")).group_by(r.source).subquery()
+        data.runs = [dict(row) for row in connection.execute(
+            select(v_crawl_runs).join(latest, r.run_id == latest.c.run_id).order_by(r.source)).mappings()]
+        data.alerts = [dict(row) for row in connection.execute(
+            select(alerts).where(alerts.c.resolved_at.is_(None)).order_by(alerts.c.created_at.desc())).mappings()]
+    return data
+
+
+def e(value) -> str:
+    """HTML-escaped text of a value ('' for None; timestamps in UTC to the minute)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return f"{value.astimezone(UTC):%Y-%m-%d %H:%M}"
+    return escape(str(value), quote=True)
+
+
+def link(text, url: str | None) -> str:
+    """An escaped link for http(s) URLs only; other schemes (javascript:, data:) are shown as plain text."""
+    if url and urlsplit(url).scheme in ("http", "https"):
+        return f'<a href="{e(url)}" rel="noopener noreferrer">{e(text)}</a>'
+    return e(text)
+
+
+def weekly_chart(data: ReportData, width: int = 760, height: int = 300) -> str:
+    """Stacked bars: ads per ISO week, one colour per county, with a legend."""
+    counties = sorted({county for county, _ in data.weekly},
+                      key=lambda k: -sum(v for (cc, _), v in data.weekly.items() if cc == k))
+    totals = [sum(data.weekly.get((k, m), 0) for k in counties) for m in data.weeks]
+    peak = max(totals, default=0) or 1
+    left, top, bottom, legend = 40, 10, 40, 190
+    plot_w, plot_h = width - left - legend, height - top - bottom
+    step = plot_w / max(len(data.weeks), 1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="Ads per week by county">',
+             f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>',
+             f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" class="axis">{peak}</text>',
+             f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" class="axis">0</text>']
+    colours = {k: PALETTE[n % len(PALETTE)] for n, k in enumerate(counties)}
+    for n, monday in enumerate(data.weeks):
+        x, y = left + n * step + step * 0.15, top + plot_h
+        for county in counties:
+            count = data.weekly.get((county, monday), 0)
+            if not count:
+                continue
+            h = count / peak * plot_h
+            y -= h
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" '
+                         f'fill="{colours[county]}"><title>{e(county)}, week of {monday}: {count}</title></rect>')
+        week = monday.isocalendar()
+        parts.append(f'<text x="{x + step * 0.35:.1f}" y="{top + plot_h + 14}" text-anchor="middle" class="axis">'
+                     f'W{week[1]:02d}</text>')
+        if totals[n]:
+            parts.append(f'<text x="{x + step * 0.35:.1f}" y="{y - 3:.1f}" text-anchor="middle" class="axis">'
+                         f'{totals[n]}</text>')
+    parts.append(f'<text x="{left}" y="{height - 6}" class="axis">ISO weeks {data.weeks[0]} to '
+                 f'{data.weeks[-1] + timedelta(days=6)} (UTC)</text>')
+    for n, county in enumerate(counties):
+        y = top + n * 17
+        parts.append(f'<rect x="{width - legend + 10}" y="{y}" width="12" height="12" fill="{colours[county]}"/>'
+                     f'<text x="{width - legend + 28}" y="{y + 10}" class="legend">{e(county)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def bar_chart(rows: list[tuple[str, float, str]], width: int = 760, label_width: int = 330) -> str:
+    """Horizontal bars: (label, value, value text) per row."""
+    peak = max((v for _, v, _ in rows), default=0) or 1
+    height = 22 * len(rows) + 4
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
+    for n, (label, value, shown) in enumerate(rows):
+        y = n * 22 + 2
+        w = value / peak * (width - label_width - 60)
+        short = label if len(label) <= 48 else label[:47] + "…"
+        parts.append(f'<text x="{label_width - 6}" y="{y + 14}" text-anchor="end" class="legend">{e(short)}</text>'
+                     f'<rect x="{label_width}" y="{y}" width="{w:.1f}" height="18" fill="#1f77b4">'
+                     f'<title>{e(label)}: {e(shown)}</title></rect>'
+                     f'<text x="{label_width + w + 4:.1f}" y="{y + 14}" class="legend">{e(shown)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """An HTML table; header cells are escaped, row cells must already be HTML."""
+    head = "".join(f"<th>{e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:60em;color:#222;padding:0 1em}
+h1{margin-bottom:0}.meta{color:#666}table{border-collapse:collapse;margin:1em 0;font-size:.9em}
+th,td{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}th{background:#f4f4f4}
+.axis{font-size:11px;fill:#555}.legend{font-size:12px;fill:#222}
+.failed,.alert{color:#b00}.partial{color:#b60}.ok{color:#070}
+"""
+
+
+def render(data: ReportData, title: str = "munijobs report") -> str:
+    """The report as one HTML page."""
+    temporary_ads = sum(t for _, t, _ in data.temporary)
+    known = sum(n for *_, n in data.temporary)
+    share = f"{100 * temporary_ads / known:.1f} %" if known else "–"
+    totals = table(["", "ads"], [[e(label), f"{n:,}"] for label, n in [
+        ("all ads", data.total), *((status, data.statuses.get(status, 0)) for status in ("active", "expired",
+                                                                                       "withdrawn")),
+        ("postings (source ads)", data.postings)]])
+    occupations = bar_chart([(f"{code} {name}", n, str(n)) for code, name, n in data.occupations])
+    temporary = bar_chart([(county, 100 * t / n, f"{100 * t / n:.0f} % of {n}") for county, t, n in data.temporary])
+    newest = table(["published (UTC)", "title", "employer", "municipality", "deadline", "status"], [
+        [e(ad["published_at"]), link(ad["title"] or "(untitled)", ad["url"]), e(ad["employer_name"]),
+         e(ad["municipality_name"]), e(ad["deadline_date"] or ad["deadline_text"]), e(ad["status"])]
+        for ad in data.newest])
+    runs = table(["source", "run", "started (UTC)", "finished (UTC)", "status", "seen", "new", "updated", "closed",
+                  "errors"], [
+        [e(r["source"]), e(r["run_id"]), e(r["started_at"]), e(r["finished_at"]),
+         f'<span class="{e(r["status"])}">{e(r["status"])}</span>', e(r["items_seen"]), e(r["items_new"]),
+         e(r["items_updated"]), e(r["items_closed"]), e(r["errors"])] for r in data.runs])
+    open_alerts = table(["raised (UTC)", "source", "rule", "message"], [
+        [e(a["created_at"]), e(a["source"]), e(a["rule"]), f'<span class="alert">{e(a["message"])}</span>']
+        for a in data.alerts]) if data.alerts else "<p>No open alerts.</p>"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(title)}</title><style>{STYLE}</style></head>
+<body>
+<h1>{e(title)}</h1>
+<p class="meta">Generated {e(data.generated_at)} UTC from the munijobs database. Timestamps are UTC.</p>
+<h2>Totals</h2>
+{totals}
+<h2>Ads per week by county</h2>
+{weekly_chart(data)}
+<h2>Top occupations (STYRK-08)</h2>
+{occupations if data.occupations else "<p>No ads with an occupation code.</p>"}
+<h2>Share of temporary positions</h2>
+<p>{share} of the ads whose engagement type is known are temporary ({", ".join(TEMPORARY)}).</p>
+{temporary if data.temporary else ""}
+<h2>Newest ads</h2>
+{newest}
+<h2>Source health</h2>
+<h3>Last run per source</h3>
+{runs if data.runs else "<p>No crawl has run yet.</p>"}
+<h3>Open alerts</h3>
+{open_alerts}
+</body></html>
+"""

@@ -1,0 +1,85 @@
+"""Daily maintenance: expire postings past their deadline or expiry, refresh stale employers, prune run history.
+
+Never deletes ad data: postings, their history and raw text are only ever updated here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+
+from munijobs.constants import DeadlineKind, PostingStatus, RunStatus
+from storage.db import session_scope
+from storage.models import Alert, CrawlRun, Employer, Posting, PostingChange
+from storage.postings import as_text
+
+EMPLOYER_MAX_AGE = timedelta(days=30)
+HISTORY_KEEP = timedelta(days=90)
+LOCAL_TIME = ZoneInfo("Europe/Oslo")
+"""Deadlines are local dates: an ad with deadline D expires when D has passed in Norway."""
+
+
+@dataclass
+class MaintenanceResult:
+    """What one maintenance pass did."""
+
+    expired: int = 0
+    employers_refreshed: int = 0
+    runs_pruned: int = 0
+    alerts_pruned: int = 0
+
+
+def expire_postings(engine: Engine, now: datetime | None = None) -> int:
+    """Mark active postings whose deadline date or expiry has passed as expired, with history rows; returns count."""
+    now = now or datetime.now(UTC)
+    today = now.astimezone(LOCAL_TIME).date()
+    passed = or_(Posting.expires_at <= now,
+                 and_(Posting.deadline_kind == DeadlineKind.DATE, Posting.deadline_date < today))
+    with session_scope(engine) as session:
+        rows = session.execute(select(Posting.id, Posting.status, Posting.closed_at, Posting.expires_at).where(
+            Posting.status == PostingStatus.ACTIVE, passed)).all()
+        updates, history = [], []
+        for posting_id, status, old_closed, expires_at in rows:
+            closed_at = expires_at if expires_at is not None and expires_at <= now else now
+            updates.append({"id": posting_id, "status": str(PostingStatus.EXPIRED), "closed_at": closed_at})
+            history.append({"posting_id": posting_id, "changed_at": now, "field": "status", "old_value": status,
+                            "new_value": str(PostingStatus.EXPIRED), "run_id": None})
+            if as_text(old_closed) != as_text(closed_at):
+                history.append({"posting_id": posting_id, "changed_at": now, "field": "closed_at",
+                                "old_value": as_text(old_closed), "new_value": as_text(closed_at), "run_id": None})
+        if updates:
+            session.execute(update(Posting), updates)
+            session.execute(insert(PostingChange), history)
+    return len(updates)
+
+
+def refresh_employers(engine: Engine, now: datetime | None = None, max_age: timedelta = EMPLOYER_MAX_AGE) -> int:
+    """Delete Brønnøysund employer entries fetched longer than `max_age` ago, so spiders look them up again."""
+    cutoff = (now or datetime.now(UTC)) - max_age
+    with session_scope(engine) as session:
+        return session.execute(delete(Employer).where(Employer.fetched_at < cutoff)).rowcount
+
+
+def prune_history(engine: Engine, now: datetime | None = None, keep: timedelta = HISTORY_KEEP) -> tuple[int, int]:
+    """Delete finished crawl runs and resolved alerts older than `keep`; each source's latest run stays.
+
+    Returns (runs deleted, alerts deleted).
+    """
+    cutoff = (now or datetime.now(UTC)) - keep
+    with session_scope(engine) as session:
+        latest = select(func.max(CrawlRun.id)).group_by(CrawlRun.source)
+        runs = session.execute(delete(CrawlRun).where(
+            CrawlRun.started_at < cutoff, CrawlRun.status != RunStatus.RUNNING, CrawlRun.id.not_in(latest)))
+        alerts = session.execute(delete(Alert).where(Alert.resolved_at.is_not(None), Alert.resolved_at < cutoff))
+        return runs.rowcount, alerts.rowcount
+
+
+def run_maintenance(engine: Engine, now: datetime | None = None) -> MaintenanceResult:
+    """All maintenance tasks, each in its own transaction."""
+    now = now or datetime.now(UTC)
+    result = MaintenanceResult(expired=expire_postings(engine, now), employers_refreshed=refresh_employers(engine, now))
+    result.runs_pruned, result.alerts_pruned = prune_history(engine, now)
+    return result

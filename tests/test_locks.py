@@ -1,0 +1,123 @@
+"""The crawl lock (storage/locks.py) on SQLite and PostgreSQL: one holder at a time, takeover of dead holders."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from munijobs.constants import RunStatus
+from storage.db import get_engine, session_scope, upgrade
+from storage.locks import acquire
+from storage.models import CrawlLock
+from storage.runs import get_run, start_run
+from tests.conftest import fresh_postgres_database
+
+FAKE_CRAWL = Path(__file__).parent / "fakes" / "fake_crawl.py"
+
+
+def lease_row(engine, source="nav") -> CrawlLock | None:
+    with session_scope(engine) as session:
+        return session.scalars(select(CrawlLock).where(CrawlLock.source == source)).first()
+
+
+def die(lease) -> None:
+    """Simulate a holder that died: its PostgreSQL session ends, its lease row stays."""
+    if lease._pg_connection is not None:
+        lease._pg_connection.invalidate()
+        lease._pg_connection = None
+
+
+def test_one_holder_at_a_time(engine):
+    first = acquire(engine, "nav", holder="host-a:1", ttl=timedelta(minutes=5))
+    assert first is not None
+    assert acquire(engine, "nav", holder="host-b:2") is None, "a live lease is not taken over"
+    assert acquire(engine, "jobbnorge", holder="host-b:2") is not None, "other sources are not blocked"
+    first.release()
+    assert lease_row(engine) is None
+    second = acquire(engine, "nav", holder="host-b:2")
+    assert second is not None and second.taken_over_run is None
+    second.release()
+
+
+def test_concurrent_acquire_has_one_winner(engine):
+    barrier = threading.Barrier(6)
+    leases = []
+
+    def contender(n: int) -> None:
+        barrier.wait()
+        leases.append(acquire(engine, "nav", holder=f"host:{n}"))
+
+    threads = [threading.Thread(target=contender, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [lease for lease in leases if lease is not None]
+    assert len(winners) == 1
+    assert lease_row(engine).holder == winners[0].holder
+    winners[0].release()
+
+
+def test_stale_lease_is_taken_over_and_its_run_failed(engine):
+    dead = acquire(engine, "nav", holder="host-a:1", ttl=timedelta(seconds=-1))
+    run_id = start_run(engine, "nav")
+    dead.attach_run(run_id)
+    die(dead)
+    heir = acquire(engine, "nav", holder="host-b:2")
+    assert heir is not None and heir.taken_over_run == run_id
+    run = get_run(engine, run_id)
+    assert run.status == RunStatus.FAILED and "taken over" in run.message
+    assert lease_row(engine).holder == "host-b:2" and lease_row(engine).run_id is None
+    assert not dead.renew(), "the dead holder learns it lost the lock"
+    heir.release()
+
+
+def test_renew_pushes_expiry(engine):
+    lease = acquire(engine, "nav", holder="host-a:1", ttl=timedelta(seconds=30))
+    before = lease_row(engine).expires_at
+    lease.ttl = timedelta(hours=1)
+    assert lease.renew()
+    after = lease_row(engine).expires_at
+    assert after - before > timedelta(minutes=50)
+    assert after > datetime.now(UTC) + timedelta(minutes=59)
+    lease.release()
+    assert not lease.renew(), "a released lease cannot be renewed"
+
+
+@pytest.mark.postgres
+def test_killed_holder_process_frees_the_advisory_lock(postgres_server, tmp_path):
+    url, drop = fresh_postgres_database(postgres_server)
+    engine = upgrade(get_engine(url))
+    env = {**os.environ, "DATABASE_URL": url, "FAKE_CRAWL_SECONDS": "60", "FAKE_CRAWL_LOG": str(tmp_path / "log")}
+    holder = subprocess.Popen([sys.executable, str(FAKE_CRAWL), "nav"], env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while lease_row(engine) is None or lease_row(engine).run_id is None:
+            assert time.monotonic() < deadline and holder.poll() is None, "the holder never took the lock"
+            time.sleep(0.05)
+        run_id = lease_row(engine).run_id
+        assert acquire(engine, "nav", holder="host-b:2") is None, "a live holder keeps the lock"
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        deadline = time.monotonic() + 10
+        while (heir := acquire(engine, "nav", holder="host-b:2")) is None:
+            assert time.monotonic() < deadline, "the advisory lock of a killed process was never freed"
+            time.sleep(0.05)
+        assert heir.taken_over_run == run_id
+        assert get_run(engine, run_id).status == RunStatus.FAILED
+        heir.release()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        engine.dispose()
+        drop()

@@ -1,0 +1,70 @@
+"""Daily maintenance (storage/maintenance.py) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from munijobs.constants import PostingStatus, RunStatus
+from storage.db import session_scope
+from storage.maintenance import run_maintenance
+from storage.models import Alert, CrawlRun, Employer, Posting, PostingChange
+
+NOW = datetime(2026, 3, 10, 23, 30, tzinfo=UTC)
+"""00:30 on 11 March in Norway: a deadline of 10 March has passed there."""
+
+
+def posting(ad_id: str, **values) -> Posting:
+    seen = NOW - timedelta(days=3)
+    return Posting(source="nav", source_ad_id=ad_id, status=values.pop("status", PostingStatus.ACTIVE),
+                   first_seen_at=seen, last_seen_at=seen, title=ad_id, **values)
+
+
+def test_maintenance_expires_refreshes_and_prunes(engine):
+    with session_scope(engine) as session:
+        session.add_all([
+            posting("deadline-passed", deadline_kind="date", deadline_date=date(2026, 3, 10)),
+            posting("expired", expires_at=NOW - timedelta(hours=2), deadline_kind="asap"),
+            posting("deadline-ahead", deadline_kind="date", deadline_date=date(2026, 3, 11),
+                    expires_at=NOW + timedelta(days=1)),
+            posting("withdrawn", status=PostingStatus.WITHDRAWN, deadline_kind="date", deadline_date=date(2026, 1, 1)),
+            posting("rolling", deadline_kind="rolling"),
+            Employer(orgnr="900000001", name="Old", fetched_at=NOW - timedelta(days=31)),
+            Employer(orgnr="900000002", name="Fresh", fetched_at=NOW - timedelta(days=29)),
+        ])
+        old = NOW - timedelta(days=100)
+        session.add_all([
+            CrawlRun(source="nav", started_at=old, finished_at=old, status=RunStatus.OK),
+            CrawlRun(source="nav", started_at=old, status=RunStatus.RUNNING),
+            CrawlRun(source="nav", started_at=NOW - timedelta(days=1), finished_at=NOW, status=RunStatus.OK),
+            CrawlRun(source="jobbnorge", started_at=old, finished_at=old, status=RunStatus.FAILED),
+            Alert(source="nav", rule="failing", message="old, resolved", created_at=old, resolved_at=old),
+            Alert(source="nav", rule="no_items", message="old, still open", created_at=old),
+            Alert(source="nav", rule="few_items", message="recent", created_at=NOW, resolved_at=NOW),
+        ])
+
+    result = run_maintenance(engine, now=NOW)
+
+    assert (result.expired, result.employers_refreshed, result.runs_pruned, result.alerts_pruned) == (2, 1, 1, 1)
+    with session_scope(engine) as session:
+        postings = {p.source_ad_id: p for p in session.scalars(select(Posting))}
+        assert {k for k, p in postings.items() if p.status == PostingStatus.EXPIRED} == {"deadline-passed", "expired"}
+        assert postings["deadline-passed"].closed_at == NOW
+        assert postings["expired"].closed_at == NOW - timedelta(hours=2)
+        assert postings["withdrawn"].status == PostingStatus.WITHDRAWN and postings["withdrawn"].closed_at is None
+        changes = {(c.posting_id, c.field): (c.old_value, c.new_value) for c in session.scalars(select(PostingChange))}
+        assert changes[(postings["expired"].id, "status")] == ("active", "expired")
+        assert changes[(postings["expired"].id, "closed_at")] == (None, (NOW - timedelta(hours=2)).isoformat())
+        assert len(changes) == 4
+        assert set(session.scalars(select(Employer.orgnr))) == {"900000002"}
+        runs = session.execute(select(CrawlRun.source, CrawlRun.status)).all()
+        assert sorted(runs) == [("jobbnorge", "failed"), ("nav", "ok"), ("nav", "running")], \
+            "recent, running and each source's latest run stay"
+        assert {a.message for a in session.scalars(select(Alert))} == {"old, still open", "recent"}
+
+    again = run_maintenance(engine, now=NOW)
+    assert (again.expired, again.employers_refreshed, again.runs_pruned, again.alerts_pruned) == (0, 0, 0, 0)
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(PostingChange)) == 4
+        assert session.scalar(select(func.count()).select_from(Posting)) == 5, "ad data is never deleted"
