@@ -32,7 +32,7 @@ demo: install ## crawl the bundled fixtures, served on 127.0.0.1, into demo.db: 
 	@rm -f demo.db demo.db-wal demo.db-shm
 	@$(PY) -m tests.fakes.nav_server --port $(DEMO_PORT) & server=$$!; \
 	trap "kill $$server" EXIT; sleep 1; \
-	DATABASE_URL=sqlite:///demo.db NAV_FEED_URL=http://127.0.0.1:$(DEMO_PORT)/nav \
+	DATABASE_URL=sqlite:///demo.db NAV_FEED_URL=http://127.0.0.1:$(DEMO_PORT)/nav NAV_FEED_LOOKBACK_DAYS=36500 \
 	BRREG_API_URL=http://127.0.0.1:$(DEMO_PORT)/brreg AUTOTHROTTLE_START_DELAY=0.1 RETRY_BACKOFF_BASE=0.1 \
 	$(MUNIJOBS) crawl --all; \
 	DATABASE_URL=sqlite:///demo.db $(MUNIJOBS) status || true; \

@@ -194,6 +194,7 @@ def build(url: str, rows: int) -> float:
     try:
         cursor = raw.cursor()
         if sqlite:
+            cursor.execute("PRAGMA journal_mode=OFF")
             cursor.execute("PRAGMA synchronous=OFF")
             cursor.execute("PRAGMA cache_size=-500000")
             cursor.executemany(

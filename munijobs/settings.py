@@ -31,6 +31,12 @@ STORE_BATCH_SIZE = int(_env("STORE_BATCH_SIZE", "500"))
 NAV_FEED_URL = _env("NAV_FEED_URL", "https://pam-stilling-feed.nav.no")
 NAV_API_TOKEN = _env("NAV_API_TOKEN", "")
 NAV_FEED_LOOKBACK_DAYS = int(_env("NAV_FEED_LOOKBACK_DAYS", "180"))
+NAV_DETAIL_CONCURRENCY = int(_env("NAV_DETAIL_CONCURRENCY", "4"))
+"""Detail requests in flight at once."""
+NAV_PAGE_SIZE = int(_env("NAV_PAGE_SIZE", "0"))
+"""Entries per feed page; 0 means NAV's default (1000)."""
+NAV_MAX_PAGES = int(_env("NAV_MAX_PAGES", "0"))
+"""Stop after this many feed pages (the next run resumes there); 0 means no limit."""
 BRREG_API_URL = _env("BRREG_API_URL", "https://data.brreg.no/enhetsregisteret/api")
 EMPLOYER_SCOPE = _env("EMPLOYER_SCOPE", "municipal")
 

@@ -45,11 +45,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-@cache
 def get_engine(url: str | None = None) -> Engine:
-    """One engine per database URL for the life of the process."""
-    url = database_url(url)
-    engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
+    """One engine per database URL for the life of the process (None: DATABASE_URL as it is now, or the default)."""
+    return _engine(database_url(url))
+
+
+@cache
+def _engine(url: str) -> Engine:
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

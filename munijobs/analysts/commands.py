@@ -237,7 +237,7 @@ def search(filters, query, limit, fmt):
 
 @click.command(cls=AnalystCommand, context_settings=CONTEXT)
 @click.option("--by", "by", type=choice("--by", ("municipality", "county", "occupation", "engagement_type", "week")),
-              default="county", show_default=True,
+              default="county", show_default=True, metavar="DIMENSION",
               help="municipality, county, occupation (STYRK-08), engagement_type or week (ISO week, UTC).")
 @click.option("--since", type=Parsed("date", lambda v: f.parse_day(v, "--since")), metavar="YYYY-MM-DD",
               help="Ads published on or after this day (UTC; first seen, when the source gives no date).")

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from munijobs.constants import Extent
+from munijobs.normalise.text import lines_containing
 
 NUMBER_WORDS = {
     **{"en": 1, "ein": 1, "ei": 1, "eit": 1, "ett": 1, "eitt": 1, "to": 2, "tre": 3, "fire": 4, "fem": 5, "seks": 6},
@@ -40,12 +41,13 @@ _JOB_BEFORE_STRONG = re.compile(
 )
 """Labels that make the next percentage a job percentage whatever follows."""
 _JOB_BEFORE = re.compile(
-    r"(?:stilling\w*|heimel\w*|hjemmel\w*|arbeidstid|deltid|heltid|vikariat\w*|engasjement\w*|fast\w*"
-    r"|årsverk|størrelse|brøk|prosent|tilsetting|tilsetjing|ansettelse|à|á|a|x|×|på|i|ein|en|et|eit|ei|ledig|og"
-    r"|inntil|opptil|minst|minimum"
-    r"|:|-|–|,|\(|/)\s*$",
+    r"(?:stilling\w*|heimel\w*|hjemmel\w*|arbeidstid|deltid|heltid|vikariat\w*|engasjement\w*|årsverk|størrelse"
+    r"|brøk|prosent|tilsetting|tilsetjing|ansettelse)\s*$"
+    r"|\b(?:fast\w*|à|á|a|x|på|i|ein|en|et|eit|ei|ledig|og|inntil|opptil|minst|minimum)\s*$"
+    r"|[:\-–,(/×]\s*$",
     re.IGNORECASE,
 )
+"""Words and signs right before a percentage that make it a job percentage ("stilling på 80 %", "2 à 50 %")."""
 _JOB_NOUN_AFTER = re.compile(
     r"^\s*(?:\)|,|-|–)?\s*(?:fast|faste|vikariat\w*|engasjement\w*|stilling\w*|heimel\w*|hjemmel|deltid\w*"
     r"|heltid\w*|mellombels\w*|midlertidig\w*|årsverk|prosjektstilling\w*|natt|dag|turnus|\w*vakt\w*)\b",
@@ -62,11 +64,22 @@ _NOT_JOB_BEFORE = re.compile(
     r"\b(?:med|økt|økte|auka|over|under|ca\.?|cirka|om lag|rundt|nesten|drøyt|kun|bare|berre)\s*$", re.IGNORECASE
 )
 """Words right before a percentage that make it an amount of change or an estimate."""
+_SENTENCE_WORD = re.compile(r"\b(?:om|av|er|har|var|ble|blir|vart|vert|det|vi|du|som)\b", re.IGNORECASE)
+"""Words of a sentence, not of a title: a bare percentage ending such a line is a figure, not a job percentage."""
 _WINDOW = 40
-PERCENT_HINTS = re.compile("%|prosent")
-COUNTED_NOUN_HINTS = re.compile(
-    "stilling|vikariat|engasjement|heimel|heimlar|hjemmel|hjemler|årsverk|lærlingplass|vikar"
+PERCENT_HINTS = ("%", "prosent")
+COUNTED_NOUN_HINTS = (
+    "stilling",
+    "vikar",
+    "engasjement",
+    "heimel",
+    "heimlar",
+    "hjemmel",
+    "hjemler",
+    "årsverk",
+    "lærlingplass",
 )
+"""Lower-case words that pick the lines worth the full patterns."""
 
 
 @dataclass(frozen=True)
@@ -108,24 +121,10 @@ def _number(value: str | None) -> float | None:
     return float(value.replace(",", ".")) if value else None
 
 
-def _lines_with(text: str, hints: re.Pattern[str]) -> list[str]:
-    """The lines of `text` in which `hints` occurs: every pattern here stays within a line."""
-    lines: list[str] = []
-    end = -1
-    for hint in hints.finditer(text):
-        if hint.start() <= end:
-            continue
-        start = text.rfind("\n", 0, hint.start()) + 1
-        end = text.find("\n", hint.end())
-        end = len(text) if end < 0 else end
-        lines.append(text[start:end])
-    return lines
-
-
 def _percent_range(text: str) -> tuple[float | None, float | None]:
     lows: list[float] = []
     highs: list[float] = []
-    for line in _lines_with(text, PERCENT_HINTS):
+    for line in lines_containing(text, PERCENT_HINTS):
         _collect_percentages(line, lows, highs)
     if not highs and not lows:
         return None, None
@@ -163,15 +162,17 @@ def _is_job_percent(text: str, match: re.Match[str]) -> bool:
         return True
     if _NOT_JOB.search(before[-25:]) or _NOT_JOB_BEFORE.search(before):
         return False
-    return bool(_JOB_BEFORE.search(before) or not after.strip())
+    if _JOB_BEFORE.search(before):
+        return True
+    return not after.strip() and not _SENTENCE_WORD.search(before)
 
 
 def _positions(text: str) -> int | None:
-    for line in _lines_with(text, PERCENT_HINTS):
+    for line in lines_containing(text, PERCENT_HINTS):
         times = _TIMES.search(line)
         if times:
             return _count(times["count"])
-    for line in _lines_with(text, COUNTED_NOUN_HINTS):
+    for line in lines_containing(text, COUNTED_NOUN_HINTS):
         count = _count_in_line(line)
         if count:
             return count

@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from countrystatecity_postal_codes import get_postcodes_of_country
-
 from munijobs import codes
 
 FORMER_NAMES_FILE = "no_former_names.csv"
+POSTAL_COUNTIES_FILE = "no_postal_code_counties.csv"
 _SUFFIX = re.compile(r"\s+(?:kommune|herad|municipality|fylkeskommune|fylke|county)$")
 _QUALIFIED = re.compile(r"^(?P<name>.+?)\s*(?:\((?P<paren>[^)]+)\)|\s(?:i|på)\s(?P<tail>.+))$")
 _PARTS = re.compile(r"\s+-\s+|\s*/\s*|\s*,\s*")
@@ -83,7 +82,9 @@ def _freeze(index: dict[str, dict[str, set[str]]]) -> dict[str, tuple[Candidate,
 
 @cache
 def _postal_counties() -> dict[str, str]:
-    return {entry.code: entry.stateCode for entry in get_postcodes_of_country("NO")}
+    """Postal code -> county code (2024), from munijobs/data/no_postal_code_counties.csv (ODbL, see .source.txt)."""
+    with (codes.DATA / POSTAL_COUNTIES_FILE).open(encoding="utf-8", newline="") as fh:
+        return {row["postnummer"]: row["fylkesnummer"] for row in csv.DictReader(fh)}
 
 
 def county_of_postal_code(postal_code: str | None) -> str | None:

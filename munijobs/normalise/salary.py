@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from munijobs.normalise.text import lines_containing
+
 _SALARY_WORD = (
     r"(?:lønn|løn|årslønn|årsløn|lønnsramme|lønnsspenn|lønnsnivå|lønnsintervall|lønnes|lønast|avlønning|salary)"
 )
@@ -48,7 +50,7 @@ def _amount(value: str | None) -> float | None:
 
 def parse_salary(text: str | None) -> SalaryResult:
     """The salary an ad states: amounts (near a salary word) first, then lønnstrinn, then terms like "etter avtale"."""
-    text = "\n".join(line for line in (text or "").split("\n") if any(hint in line.lower() for hint in SALARY_HINTS))
+    text = "\n".join(lines_containing(text or "", SALARY_HINTS))
     if not text:
         return SalaryResult()
     for word in _SALARY_WORD_PATTERN.finditer(text):

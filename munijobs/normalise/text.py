@@ -181,3 +181,20 @@ def _separator(token: str, position: int, protected: list[tuple[int, int]]) -> s
     if (not left.islower() or len(left) < 5 or len(right) == 1) and right not in SENTENCE_STARTERS:
         return ""
     return ". "
+
+
+def lines_containing(text: str, hints: tuple[str, ...]) -> list[str]:
+    """The lines of `text` that contain one of `hints` (lower case; any case in the text), in text order."""
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = text
+    spans: set[tuple[int, int]] = set()
+    for hint in hints:
+        found = lowered.find(hint)
+        while found >= 0:
+            start = lowered.rfind("\n", 0, found) + 1
+            end = lowered.find("\n", found)
+            end = len(lowered) if end < 0 else end
+            spans.add((start, end))
+            found = lowered.find(hint, end)
+    return [text[start:end] for start, end in sorted(spans)]

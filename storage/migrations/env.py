@@ -3,6 +3,7 @@
 from alembic import context
 
 from storage.models import Base
+from storage.search_index import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -23,6 +24,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -159,7 +159,11 @@ class FakeNav:
         return None
 
     def answer(self, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> tuple[int, dict, bytes]:
-        """Status, headers and body for a GET."""
+        """Status, headers and body for a GET. Paths may also be prefixed with /nav (feed) or /brreg (register)."""
+        if path.startswith("/nav/"):
+            path = path.removeprefix("/nav")
+        elif path.startswith("/brreg/"):
+            path = BRREG_PREFIX + path.removeprefix("/brreg")
         with self.lock:
             self.hits[path] += 1
             self.log.append((time.monotonic(), path, headers))

@@ -36,6 +36,7 @@ from munijobs.normalise import (
 )
 from munijobs.normalise.language import detector
 from munijobs.normalise.places import FORMER_NAMES_FILE
+from munijobs.normalise.text import lines_containing
 
 SEED_TEXT = (Path(__file__).with_name("seed_ad.txt")).read_text(encoding="utf-8")
 PUBLISHED = datetime(2026, 11, 20, 9, 0)
@@ -80,6 +81,13 @@ def test_html_to_text_structure():
         "<ul><li>En</li><li>To</li></ul><p></p><p></p><p>Slutt</p>"
     )
     assert html_to_text(html) == "Om oss\n\nVi er best.\n\n• En\n• To\n\nSlutt"
+
+
+def test_lines_containing_keeps_text_order_and_ignores_case():
+    text = "Lønn etter avtale\nIngen treff her\nStillingsbrøk: 80 %\nLTR 45"
+    assert lines_containing(text, ("løn", "ltr")) == ["Lønn etter avtale", "LTR 45"]
+    assert lines_containing(text, ("%", "stilling")) == ["Stillingsbrøk: 80 %"]
+    assert lines_containing(text, ("finnes ikke",)) == []
 
 
 def test_clean_text_is_idempotent():
