@@ -22,7 +22,7 @@ CANDIDATES = (
 )
 """Languages the detector chooses among: those of Norwegian job ads, and neighbours it must not confuse with them."""
 MAPPED = {Lingua.BOKMAL: Language.BOKMAAL, Lingua.NYNORSK: Language.NYNORSK, Lingua.ENGLISH: Language.ENGLISH}
-SAMPLE_CHARS = 400
+SAMPLE_CHARS = 250
 """lingua reads at most this many characters (the start of the text)."""
 MARKER_CHARS = 3000
 """The Bokmål/Nynorsk word check reads at most this many characters."""

@@ -12,6 +12,7 @@ _SALARY_WORD = (
 )
 _SALARY_WORD_PATTERN = re.compile(rf"\b{_SALARY_WORD}", re.IGNORECASE)
 _AMOUNT = r"(?<![\d.,])(?:\d{1,3}(?:[ \u00a0.]\d{3})+|\d{5,7})(?!\d)"
+_ANY_AMOUNT = re.compile(_AMOUNT)
 _AMOUNTS = re.compile(
     rf"(?P<lead>fra|frå|from|inntil|opptil|up to)?\s*(?:kroner|kr\.?|nok)?\s*(?P<low>{_AMOUNT})(?:,-|,00)?"
     rf"(?:\s*(?:kroner|kr\.?|nok))?(?:\s*(?:-|–|—|til|to)\s*(?:kr\.?|nok)?\s*(?P<high>{_AMOUNT})(?:,-|,00)?)?"
@@ -53,7 +54,8 @@ def parse_salary(text: str | None) -> SalaryResult:
     text = "\n".join(lines_containing(text or "", SALARY_HINTS))
     if not text:
         return SalaryResult()
-    for word in _SALARY_WORD_PATTERN.finditer(text):
+    words = _SALARY_WORD_PATTERN.finditer(text) if _ANY_AMOUNT.search(text) else ()
+    for word in words:
         line_start = text.rfind("\n", 0, word.start()) + 1
         line_end = text.find("\n", word.end())
         line_end = len(text) if line_end < 0 else line_end
