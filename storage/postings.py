@@ -244,31 +244,25 @@ def _chunks(ids: Iterable[str], size: int = 500):
         yield ids[start:start + size]
 
 
-def source_versions(engine: Engine, source: str, source_ad_ids: Iterable[str]) -> dict[str, datetime | None]:
-    """Stored `source_modified_at` of postings whose content was captured, by source ad id."""
-    result: dict[str, datetime | None] = {}
+def _stored_values(engine: Engine, source: str, source_ad_ids: Iterable[str], column) -> dict[str, Any]:
+    """One stored column of the source's postings, by source ad id (ids not stored are absent)."""
+    result: dict[str, Any] = {}
     with Session(engine) as session:
         for chunk in _chunks(source_ad_ids):
-            query = select(Posting.source_ad_id, Posting.source_modified_at).where(
-                Posting.source == source, Posting.source_ad_id.in_(chunk))
+            query = select(Posting.source_ad_id, column).where(Posting.source == source,
+                                                               Posting.source_ad_id.in_(chunk))
             result.update(dict(session.execute(query).all()))
     return result
 
 
-def stored_ids(engine: Engine, source: str, source_ad_ids: Iterable[str]) -> set[str]:
-    """Which of these ids are stored for the source."""
-    return set(source_versions(engine, source, source_ad_ids))
+def source_versions(engine: Engine, source: str, source_ad_ids: Iterable[str]) -> dict[str, datetime | None]:
+    """Stored `source_modified_at` (the source's change marker) of these postings, by source ad id."""
+    return _stored_values(engine, source, source_ad_ids, Posting.source_modified_at)
 
 
 def stored_expiry(engine: Engine, source: str, source_ad_ids: Iterable[str]) -> dict[str, datetime | None]:
     """Stored `expires_at` by source ad id (for deciding expired vs withdrawn)."""
-    result: dict[str, datetime | None] = {}
-    with Session(engine) as session:
-        for chunk in _chunks(source_ad_ids):
-            query = select(Posting.source_ad_id, Posting.expires_at).where(
-                Posting.source == source, Posting.source_ad_id.in_(chunk))
-            result.update(dict(session.execute(query).all()))
-    return result
+    return _stored_values(engine, source, source_ad_ids, Posting.expires_at)
 
 
 def load_posting(session: Session, posting: Posting) -> JobPosting:
