@@ -113,6 +113,7 @@ def crawl_one(source: str, settings) -> int:
     """One crawl in this process, under the source's crawl lock; returns the exit code."""
     from scrapy.crawler import CrawlerProcess
     from scrapy.utils.defer import deferred_from_coro
+    from sqlalchemy.exc import DBAPIError
     from twisted.internet import task
 
     from munijobs.health import evaluate_run
@@ -136,7 +137,12 @@ def crawl_one(source: str, settings) -> int:
         process.crawl(crawler)
 
         def heartbeat():
-            if not lease.renew():
+            try:
+                renewed = lease.renew()
+            except DBAPIError as exc:  # a passing database fault: keep beating, the lease outlives a few misses
+                click.echo(f"munijobs: {source}: could not renew the crawl lock: {exc}", err=True)
+                return
+            if not renewed:
                 crawler.spider.fail("lost the crawl lock to another process")
                 deferred_from_coro(crawler.engine.close_spider_async(reason="lock_lost"))
 
@@ -276,11 +282,16 @@ def maintenance():
 
     Example: munijobs maintenance
     """
+    from spiders._brreg import refresh_stale_units
     from storage.maintenance import run_maintenance
 
-    result = run_maintenance(database())
-    click.echo(f"maintenance: {result.expired} postings expired, {result.employers_refreshed} employers to refresh, "
-               f"{result.runs_pruned} runs and {result.alerts_pruned} alerts pruned")
+    settings = project_settings()
+    engine = database(settings)
+    result = run_maintenance(engine, refresh_employers=lambda: refresh_stale_units(
+        engine, settings.get("BRREG_API_URL"), settings.get("USER_AGENT")))
+    click.echo(f"maintenance: {result.expired} postings expired, {result.employers_refreshed} employers refreshed"
+               f" ({result.employers_failed} could not be fetched and keep their old entry),"
+               f" {result.runs_pruned} runs and {result.alerts_pruned} alerts pruned")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -8,7 +8,11 @@ decides ("Leka kommune", "Ulvik herad", "Troms fylkeskommune", Sami and bilingua
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -213,3 +217,47 @@ class EmployerResolver:
             if status not in (404, 410):
                 raise BrregUnavailable(f"Brønnøysund answered HTTP {status} for {orgnr}")
         return EmployerUnit(orgnr=orgnr, found=False, fetched_at=datetime.now(UTC))
+
+
+def _urllib_fetch(user_agent: str, timeout: float, pause: float) -> Fetch:
+    """A polite, sequential Fetch for use outside Scrapy (the daily maintenance job)."""
+
+    def get(url: str) -> tuple[int, Any]:
+        request = urllib.request.Request(url, headers={"User-Agent": user_agent, "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, None
+        except (OSError, ValueError) as exc:
+            raise BrregUnavailable(f"{url}: {exc}") from exc
+        finally:
+            time.sleep(pause)
+
+    async def fetch(url: str) -> tuple[int, Any]:
+        return await asyncio.to_thread(get, url)
+
+    return fetch
+
+
+def refresh_stale_units(engine: Engine, base_url: str, user_agent: str, timeout: float = 30, pause: float = 0.2,
+                        fetch: Fetch | None = None) -> tuple[int, int]:
+    """Fetch every cached unit older than MAX_AGE from Brønnøysund again; returns (refreshed, failed).
+
+    A unit that cannot be fetched keeps its old row, so its org chain is never lost.
+    """
+    resolver = EmployerResolver(base_url, fetch or _urllib_fetch(user_agent, timeout, pause), engine)
+    stale = [unit for unit in load_units(engine).values() if not unit.is_fresh()]
+
+    async def refresh() -> int:
+        failed = 0
+        for unit in stale:
+            try:
+                await resolver.unit(unit.orgnr, subunit_first=unit.is_subunit)
+            except BrregUnavailable:
+                failed += 1
+        return failed
+
+    failed = asyncio.run(refresh())
+    resolver.save()
+    return len(stale) - failed, failed

@@ -398,7 +398,13 @@ class NavSpider(MunijobsSpider):
             closed_at = entry.modified_at if detail == GONE else detail.modified_at or entry.modified_at
             return closing_event(entry.uuid, expiry.get(entry.uuid), closed_at)
         posting = posting_from_detail(detail, entry.modified_at)
-        decision = await self._decide(posting, entry)
+        try:
+            decision = await self._decide(posting, entry)
+        except BrregUnavailable as exc:
+            self.pending.add(entry.uuid)
+            self.mark_incomplete(f"Brønnøysund could not place {posting.employer_orgnr} ({exc}); ad {entry.uuid} is"
+                                 " decided next run")
+            return None
         if not in_scope(self.scope, decision.scope):
             self.crawler.stats.inc_value("nav/out_of_scope_after_detail")
             self._remember_settled(entry, posting.source_modified_at)
@@ -418,9 +424,12 @@ class NavSpider(MunijobsSpider):
         if is_orgnr(orgnr):
             try:
                 chain = await self.resolver.chain(orgnr)
-            except BrregUnavailable as exc:
-                self.logger.warning("nav: Brønnøysund unavailable, deciding %s by name: %s", orgnr, exc)
-                return self._decide_by_name(posting, name)
+            except BrregUnavailable:
+                by_name = self._decide_by_name(posting, name)
+                if in_scope(self.scope, by_name.scope):
+                    self.logger.warning("nav: Brønnøysund unavailable, %s decided by its name", orgnr)
+                    return by_name
+                raise
             if chain[0].found:
                 decision = decide_by_chain(chain)
                 self._record(name, decision, orgnr)

@@ -5,6 +5,7 @@ Never deletes ad data: postings, their history and raw text are only ever update
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,10 +14,9 @@ from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 
 from munijobs.constants import DeadlineKind, PostingStatus, RunStatus
 from storage.db import session_scope
-from storage.models import Alert, CrawlRun, Employer, Posting, PostingChange
+from storage.models import Alert, CrawlRun, Posting, PostingChange
 from storage.postings import as_text
 
-EMPLOYER_MAX_AGE = timedelta(days=30)
 HISTORY_KEEP = timedelta(days=90)
 LOCAL_TIME = ZoneInfo("Europe/Oslo")
 """Deadlines are local dates: an ad with deadline D expires when D has passed in Norway."""
@@ -28,6 +28,7 @@ class MaintenanceResult:
 
     expired: int = 0
     employers_refreshed: int = 0
+    employers_failed: int = 0
     runs_pruned: int = 0
     alerts_pruned: int = 0
 
@@ -56,13 +57,6 @@ def expire_postings(engine: Engine, now: datetime | None = None) -> int:
     return len(updates)
 
 
-def refresh_employers(engine: Engine, now: datetime | None = None, max_age: timedelta = EMPLOYER_MAX_AGE) -> int:
-    """Delete Brønnøysund employer entries fetched longer than `max_age` ago, so spiders look them up again."""
-    cutoff = (now or datetime.now(UTC)) - max_age
-    with session_scope(engine) as session:
-        return session.execute(delete(Employer).where(Employer.fetched_at < cutoff)).rowcount
-
-
 def prune_history(engine: Engine, now: datetime | None = None, keep: timedelta = HISTORY_KEEP) -> tuple[int, int]:
     """Delete finished crawl runs and resolved alerts older than `keep`; each source's latest run stays.
 
@@ -77,9 +71,16 @@ def prune_history(engine: Engine, now: datetime | None = None, keep: timedelta =
         return runs.rowcount, alerts.rowcount
 
 
-def run_maintenance(engine: Engine, now: datetime | None = None) -> MaintenanceResult:
-    """All maintenance tasks, each in its own transaction."""
+def run_maintenance(engine: Engine, now: datetime | None = None,
+                    refresh_employers: Callable[[], tuple[int, int]] | None = None) -> MaintenanceResult:
+    """All maintenance tasks, each in its own transaction.
+
+    `refresh_employers` re-fetches stale Brønnøysund entries and returns (refreshed, failed); storage itself makes no
+    network calls, so the caller supplies it (spiders._brreg.refresh_stale_units).
+    """
     now = now or datetime.now(UTC)
-    result = MaintenanceResult(expired=expire_postings(engine, now), employers_refreshed=refresh_employers(engine, now))
+    result = MaintenanceResult(expired=expire_postings(engine, now))
+    if refresh_employers is not None:
+        result.employers_refreshed, result.employers_failed = refresh_employers()
     result.runs_pruned, result.alerts_pruned = prune_history(engine, now)
     return result

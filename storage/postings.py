@@ -80,7 +80,8 @@ def location_values(item: JobPosting) -> list[dict[str, Any]]:
 
 
 def content_hash(values: dict[str, Any], locations: list[dict[str, Any]], html: str | None) -> str:
-    payload = {name: as_text(values[name]) for name in CONTENT_COLUMNS}
+    """Fingerprint of a posting's content; the source's change marker alone does not change it."""
+    payload = {name: as_text(values[name]) for name in CONTENT_COLUMNS if name != "source_modified_at"}
     payload["work_locations"] = as_text(locations)
     payload["description_html"] = html
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -142,7 +143,7 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
     batch = _last_per_key(items)
     stored = _stored(session, batch)
 
-    rows, history, touched = [], [], []
+    rows, history, touched, markers = [], [], [], []
     locations: dict[tuple[str, str], list[dict[str, Any]]] = {}
     html: dict[tuple[str, str], str | None] = {}
     old_locations = _stored_locations(session, [p.id for p in stored.values()]) if stored else {}
@@ -161,6 +162,8 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
             result.unchanged += 1
             if seen:
                 touched.append(old.id)
+            if as_text(old.source_modified_at) != as_text(item.source_modified_at):
+                markers.append({"id": old.id, "source_modified_at": item.source_modified_at})
             continue
         else:
             result.updated += 1
@@ -190,6 +193,8 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
         for start in range(0, len(touched), 500):
             chunk = touched[start:start + 500]
             session.execute(update(Posting).where(Posting.id.in_(chunk)).values(last_seen_at=now, last_run_id=run_id))
+    if markers:
+        session.execute(update(Posting), markers)
     if history:
         session.execute(insert(PostingChange), [
             {"posting_id": pid, "changed_at": now, "field": field, "old_value": before, "new_value": after,
@@ -222,7 +227,7 @@ def _close(session: Session, item: JobPosting, old: Posting | None, run_id: int 
         result.ignored_events += 1
         return
     status = str(item.status)
-    if old.status == status:
+    if old.status == status or (old.status != PostingStatus.ACTIVE and status != PostingStatus.ACTIVE):
         session.execute(update(Posting).where(Posting.id == old.id).values(last_seen_at=now, last_run_id=run_id))
         result.unchanged += 1
         return

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 
 from munijobs.constants import PostingStatus, RunStatus
+from spiders._brreg import BrregUnavailable, refresh_stale_units
 from storage.db import session_scope
 from storage.maintenance import run_maintenance
 from storage.models import Alert, CrawlRun, Employer, Posting, PostingChange
@@ -30,8 +31,9 @@ def test_maintenance_expires_refreshes_and_prunes(engine):
                     expires_at=NOW + timedelta(days=1)),
             posting("withdrawn", status=PostingStatus.WITHDRAWN, deadline_kind="date", deadline_date=date(2026, 1, 1)),
             posting("rolling", deadline_kind="rolling"),
-            Employer(orgnr="900000001", name="Old", fetched_at=NOW - timedelta(days=31)),
-            Employer(orgnr="900000002", name="Fresh", fetched_at=NOW - timedelta(days=29)),
+            Employer(orgnr="900000001", name="Old", fetched_at=datetime.now(UTC) - timedelta(days=31)),
+            Employer(orgnr="900000003", name="Old, register down", fetched_at=datetime.now(UTC) - timedelta(days=40)),
+            Employer(orgnr="900000002", name="Fresh", fetched_at=datetime.now(UTC) - timedelta(days=29)),
         ])
         old = NOW - timedelta(days=100)
         session.add_all([
@@ -44,9 +46,22 @@ def test_maintenance_expires_refreshes_and_prunes(engine):
             Alert(source="nav", rule="few_items", message="recent", created_at=NOW, resolved_at=NOW),
         ])
 
-    result = run_maintenance(engine, now=NOW)
+    asked: list[str] = []
 
-    assert (result.expired, result.employers_refreshed, result.runs_pruned, result.alerts_pruned) == (2, 1, 1, 1)
+    async def brreg(url: str):
+        asked.append(url)
+        if url.endswith("900000003"):
+            raise BrregUnavailable("register down")
+        return 200, {"organisasjonsnummer": "900000001", "navn": "NEW NAME", "organisasjonsform": {"kode": "KOMM"}}
+
+    def refresh():
+        return refresh_stale_units(engine, "http://127.0.0.1:9/brreg", "munijobs-test", fetch=brreg)
+
+    result = run_maintenance(engine, now=NOW, refresh_employers=refresh)
+
+    assert (result.expired, result.employers_refreshed, result.employers_failed) == (2, 1, 1)
+    assert (result.runs_pruned, result.alerts_pruned) == (1, 1)
+    assert asked == ["http://127.0.0.1:9/brreg/enheter/900000001", "http://127.0.0.1:9/brreg/enheter/900000003"]
     with session_scope(engine) as session:
         postings = {p.source_ad_id: p for p in session.scalars(select(Posting))}
         assert {k for k, p in postings.items() if p.status == PostingStatus.EXPIRED} == {"deadline-passed", "expired"}
@@ -57,14 +72,19 @@ def test_maintenance_expires_refreshes_and_prunes(engine):
         assert changes[(postings["expired"].id, "status")] == ("active", "expired")
         assert changes[(postings["expired"].id, "closed_at")] == (None, (NOW - timedelta(hours=2)).isoformat())
         assert len(changes) == 4
-        assert set(session.scalars(select(Employer.orgnr))) == {"900000002"}
+        employers = {e.orgnr: e for e in session.scalars(select(Employer))}
+        assert set(employers) == {"900000001", "900000002", "900000003"}, "employer entries are never lost"
+        assert (employers["900000001"].name, employers["900000001"].org_form) == ("NEW NAME", "KOMM")
+        assert employers["900000003"].name == "Old, register down"
         runs = session.execute(select(CrawlRun.source, CrawlRun.status)).all()
         assert sorted(runs) == [("jobbnorge", "failed"), ("nav", "ok"), ("nav", "running")], \
             "recent, running and each source's latest run stay"
         assert {a.message for a in session.scalars(select(Alert))} == {"old, still open", "recent"}
 
-    again = run_maintenance(engine, now=NOW)
+    asked.clear()
+    again = run_maintenance(engine, now=NOW, refresh_employers=refresh)
     assert (again.expired, again.employers_refreshed, again.runs_pruned, again.alerts_pruned) == (0, 0, 0, 0)
+    assert again.employers_failed == 1 and asked == ["http://127.0.0.1:9/brreg/enheter/900000003"]
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(PostingChange)) == 4
         assert session.scalar(select(func.count()).select_from(Posting)) == 5, "ad data is never deleted"

@@ -25,8 +25,7 @@ v_ads = Table(
     Column("last_seen_at", UTCDateTime()), Column("closed_at", UTCDateTime()), Column("url", Text),
     Column("application_url", Text), Column("description_text", Text), Column("language", Text),
     Column("sources", Text), Column("posting_count", Integer), Column("salary_min", Float),
-    Column("salary_max", Float), Column("salary_text", Text), Column("expires_at", UTCDateTime()),
-    Column("updated_at", UTCDateTime()),
+    Column("salary_max", Float), Column("salary_text", Text),
 )
 
 v_postings = Table(

@@ -215,3 +215,20 @@ def test_max_pages_stops_early_and_the_next_run_goes_on(database_url, fake):
     assert set(postings(database_url)) == {ad(key) for key in ("leka-1", "trd-1", "ulvik-1")}
     ok(crawl(database_url, fake))
     assert set(postings(database_url)) == {ad(key) for key in MUNICIPAL_RUN_ONE}
+
+
+def test_brreg_outage_keeps_undecided_ads_for_the_next_run(database_url, fake):
+    """Helsehuset is municipal only by its org chain: with Brønnøysund down it must wait, not be dropped."""
+    fake.scenario.faults = [Fault(path="/enhetsregisteret/", status=503, times=1000)]
+    result = crawl(database_url, fake, RETRY_TIMES="1")
+    ok(result)
+    assert last_run(database_url).status == RunStatus.PARTIAL
+    assert ad("trd-1") not in postings(database_url)
+    assert ad("trd-1") in state(database_url, "pending_details")
+    assert ad("leka-1") in postings(database_url), "a name that says 'kommune' is still decided by the name"
+
+    fake.scenario.faults.clear()
+    ok(crawl(database_url, fake))
+    assert last_run(database_url).status == RunStatus.OK
+    assert postings(database_url)[ad("trd-1")].employer_scope_method == "brreg"
+    assert state(database_url, "pending_details") == []

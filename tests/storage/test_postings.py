@@ -165,3 +165,23 @@ def test_views_return_the_documented_columns(engine):
         with engine.connect() as connection:
             keys = list(connection.execute(text(f"SELECT * FROM {view}")).keys())
         assert keys[: len(columns)] == columns, view
+
+
+def test_a_closed_posting_keeps_its_first_closing_status(engine):
+    store(engine, [posting("a")], T0)
+    store(engine, [JobPosting(source="nav", source_ad_id="a", status=PostingStatus.EXPIRED, has_content=False,
+                              closed_at=T0)], T0)
+    later = JobPosting(source="nav", source_ad_id="a", status=PostingStatus.WITHDRAWN, has_content=False, closed_at=T1)
+    result = store(engine, [later], T1)
+    assert (result.closed, result.unchanged) == (0, 1)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT status FROM v_ads")).scalar() == "expired"
+        assert connection.execute(text("SELECT COUNT(*) FROM v_ad_history WHERE field = 'status'")).scalar() == 1
+
+
+def test_a_new_change_marker_alone_is_no_update(engine):
+    store(engine, [posting("a")], T0)
+    result = store(engine, [posting("a", source_modified_at=T1)], T1)
+    assert (result.updated, result.unchanged) == (0, 1)
+    assert source_versions(engine, "nav", ["a"]) == {"a": T1}
+    assert count(engine, PostingChange) == 0

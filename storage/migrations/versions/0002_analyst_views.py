@@ -72,9 +72,7 @@ SELECT a.id AS ad_id,
        s.posting_count,
        p.salary_min,
        p.salary_max,
-       p.salary_text,
-       p.expires_at,
-       p.updated_at
+       p.salary_text
   FROM ads a
   JOIN postings p ON p.id = a.primary_posting_id
   JOIN ({ad_status}) s ON s.ad_id = a.id
