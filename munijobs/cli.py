@@ -37,6 +37,7 @@ def project_settings(overrides: dict[str, str] | None = None):
 
     from munijobs.settings import ENV_SETTINGS
 
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "munijobs.settings")
     settings = get_project_settings()
     for name in ENV_SETTINGS:
         if os.environ.get(name):
@@ -319,4 +320,28 @@ for command in (export, search, stats, report, browse):
 
 
 def main() -> None:
-    cli(prog_name="munijobs")
+    """Run the CLI; a database that cannot be used is one clear line, not a traceback."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+    from storage.db import UnsupportedDatabase, database_url
+
+    try:
+        cli(prog_name="munijobs")
+    except (UnsupportedDatabase, ArgumentError, NoSuchModuleError) as exc:
+        click.echo(f"munijobs: {str(exc).splitlines()[0]}", err=True)
+        sys.exit(EXIT_USAGE)
+    except OperationalError as exc:
+        url = make_url_safe(database_url())
+        click.echo(f"munijobs: cannot use the database {url}: {str(exc.orig or exc).splitlines()[0]}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def make_url_safe(url: str) -> str:
+    """The URL with any password hidden."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable DATABASE_URL)"

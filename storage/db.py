@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, make_url, select
 from sqlalchemy.orm import Session
 
 from munijobs import codes
@@ -45,9 +45,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+class UnsupportedDatabase(ValueError):
+    """DATABASE_URL names a database munijobs does not support."""
+
+
 def get_engine(url: str | None = None) -> Engine:
-    """One engine per database URL for the life of the process (None: DATABASE_URL as it is now, or the default)."""
-    return _engine(database_url(url))
+    """One engine per database URL for the life of the process (None: DATABASE_URL as it is now, or the default).
+
+    `postgresql://` URLs use the psycopg (3) driver; anything but SQLite and PostgreSQL is refused.
+    """
+    parsed = make_url(database_url(url))
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise UnsupportedDatabase(f"unsupported DATABASE_URL {parsed.render_as_string(hide_password=True)!r}: "
+                                  "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB")
+    return _engine(parsed.render_as_string(hide_password=False))
 
 
 @cache
