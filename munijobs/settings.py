@@ -41,8 +41,12 @@ BRREG_API_URL = _env("BRREG_API_URL", "https://data.brreg.no/enhetsregisteret/ap
 EMPLOYER_SCOPE = _env("EMPLOYER_SCOPE", "municipal")
 
 # -- politeness: identify ourselves, obey robots.txt, throttle
+MUNIJOBS_CONTACT = _env("MUNIJOBS_CONTACT", "")
+"""How the sites we crawl can reach the operator (an e-mail address or URL); goes into the User-Agent."""
 USER_AGENT = _env(
-    "USER_AGENT", f"munijobs/{__version__} (+https://github.com/munijobs/munijobs; job-ad aggregator for analysts)"
+    "USER_AGENT",
+    f"munijobs/{__version__} (aggregator of Norwegian municipal job ads"
+    f"{'; contact: ' + MUNIJOBS_CONTACT if MUNIJOBS_CONTACT else ''})",
 )
 ROBOTSTXT_OBEY = True
 COOKIES_ENABLED = False
