@@ -232,6 +232,12 @@ def content(rng: random.Random, ad_uuid: str, employer: Employer, title: str, st
     }
 
 
+def feed_entry(ad_uuid: str, status: str, title: str, business_name: str, municipal: str, stamp: str) -> dict:
+    """One change-log entry in the feed's `_feed_entry` shape."""
+    return {"uuid": ad_uuid, "status": status, "title": title, "businessName": business_name, "municipal": municipal,
+            "sistEndret": stamp}
+
+
 def scenario(total: int, seed: int) -> tuple[Scenario, set[str]]:
     """The generated feed and the set of municipal ad uuids."""
     rng = random.Random(seed)
@@ -249,29 +255,11 @@ def scenario(total: int, seed: int) -> tuple[Scenario, set[str]]:
         if ads and roll < 0.06:  # an update of a recent ad
             ad_uuid, employer, title = ads[-rng.randint(1, min(len(ads), 300))]
             details[ad_uuid][stamp] = content(rng, ad_uuid, employer, title + " (oppdatert)", stamp)
-            entries.append(
-                {
-                    "uuid": ad_uuid,
-                    "status": "ACTIVE",
-                    "title": title,
-                    "businessName": employer.name,
-                    "municipal": employer.municipality,
-                    "sistEndret": stamp,
-                }
-            )
+            entries.append(feed_entry(ad_uuid, "ACTIVE", title, employer.name, employer.municipality, stamp))
             continue
         if ads and roll < 0.10:  # an old ad expires
             ad_uuid, employer, _ = ads[rng.randrange(max(len(ads) - 3000, 1))]
-            entries.append(
-                {
-                    "uuid": ad_uuid,
-                    "status": "INACTIVE",
-                    "title": "?",
-                    "businessName": "?",
-                    "municipal": "?",
-                    "sistEndret": stamp,
-                }
-            )
+            entries.append(feed_entry(ad_uuid, "INACTIVE", "?", "?", "?", stamp))
             continue
         is_municipal = rng.random() < 0.27
         employer = rng.choice(municipal if is_municipal else others)
@@ -281,16 +269,7 @@ def scenario(total: int, seed: int) -> tuple[Scenario, set[str]]:
         details[ad_uuid] = {stamp: content(rng, ad_uuid, employer, title, stamp)}
         if is_municipal:
             municipal_ids.add(ad_uuid)
-        entries.append(
-            {
-                "uuid": ad_uuid,
-                "status": "ACTIVE",
-                "title": title,
-                "businessName": employer.name,
-                "municipal": employer.municipality,
-                "sistEndret": stamp,
-            }
-        )
+        entries.append(feed_entry(ad_uuid, "ACTIVE", title, employer.name, employer.municipality, stamp))
     return Scenario(entries=entries, details=details, subunits=subunits, units=units, page_size=1000), municipal_ids
 
 

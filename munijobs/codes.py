@@ -13,6 +13,12 @@ from importlib.resources import files
 DATA = files("munijobs") / "data"
 
 
+def name_forms(name: str) -> tuple[str, ...]:
+    """Every official form of a name: the full name and each " - " part ("Trondheim - Tråante", "Trondheim", ...)."""
+    parts = tuple(p.strip() for p in name.split(" - "))
+    return (name, *parts) if len(parts) > 1 else (name,)
+
+
 @dataclass(frozen=True)
 class Municipality:
     code: str
@@ -24,8 +30,7 @@ class Municipality:
     @property
     def names(self) -> tuple[str, ...]:
         """Every official name form: the full name and each " - " part ("Trondheim", "Tråante")."""
-        parts = tuple(p.strip() for p in self.name.split(" - "))
-        return (self.name, *parts) if len(parts) > 1 else (self.name,)
+        return name_forms(self.name)
 
     @property
     def short_name(self) -> str:
@@ -39,8 +44,13 @@ class County:
     name: str
 
     @property
+    def names(self) -> tuple[str, ...]:
+        """Every official name form ("Nordland - Nordlánnda", "Nordland", "Nordlánnda")."""
+        return name_forms(self.name)
+
+    @property
     def short_name(self) -> str:
-        return self.name.split(" - ")[0].strip()
+        return self.names[1] if len(self.names) > 1 else self.name
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,16 @@ PostgreSQL is ``postgresql+psycopg://user@host/db``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, make_url, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from munijobs import codes
@@ -76,6 +78,28 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: commits on success, rolls back on error, always closes."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+UPSERT_CHUNK = 500
+"""Rows per INSERT statement (keeps SQLite under its limit of bound variables)."""
+
+
+def dialect_insert(session: Session):
+    """The `insert` of the session's dialect, which has on_conflict_do_update/_do_nothing (SQLite, PostgreSQL)."""
+    dialect = session.get_bind().dialect.name
+    module = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
+    if module is None:
+        raise UnsupportedDatabase(f"unsupported database dialect {dialect!r}: use SQLite or PostgreSQL")
+    return module.insert
+
+
+def upsert(session: Session, model: type, rows: Sequence[dict[str, Any]], keys: tuple[str, ...]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE of many rows, in chunks; every other given column is overwritten."""
+    insert = dialect_insert(session)
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        statement = insert(model).values(list(rows[start : start + UPSERT_CHUNK]))
+        updates = {column: statement.excluded[column] for column in rows[0] if column not in keys}
+        session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates))
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -9,18 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from storage.db import session_scope
+from storage.db import session_scope, upsert
 from storage.models import Employer, EmployerNameDecision
 
 MAX_AGE = timedelta(days=30)
-UPSERT_CHUNK = 500
 MAX_CHAIN = 10
 """Longest parent chain followed (guards against a cycle in bad data)."""
 AMBIGUOUS = "ambiguous"
@@ -79,15 +75,6 @@ def load_units(engine: Engine, orgnrs: Iterable[str] | None = None) -> dict[str,
         return {row.orgnr: _unit(row) for row in session.scalars(query)}
 
 
-def _upsert(session: Session, model: type, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
-    """INSERT ... ON CONFLICT DO UPDATE of many rows (SQLite and PostgreSQL), in chunks."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for start in range(0, len(rows), UPSERT_CHUNK):
-        statement = insert(model).values(rows[start : start + UPSERT_CHUNK])
-        updates = {column: statement.excluded[column] for column in rows[0] if column not in keys}
-        session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates))
-
-
 def save_units(engine: Engine, units: Iterable[EmployerUnit]) -> None:
     """Insert or refresh units in one transaction; fetched_at defaults to now."""
     now = datetime.now(UTC)
@@ -106,7 +93,7 @@ def save_units(engine: Engine, units: Iterable[EmployerUnit]) -> None:
     ]
     if rows:
         with session_scope(engine) as session:
-            _upsert(session, Employer, rows, ("orgnr",))
+            upsert(session, Employer, rows, ("orgnr",))
 
 
 def load_name_decisions(engine: Engine, source: str) -> dict[str, NameDecision]:
@@ -132,4 +119,4 @@ def save_name_decisions(engine: Engine, source: str, decisions: dict[str, NameDe
     ]
     if rows:
         with session_scope(engine) as session:
-            _upsert(session, EmployerNameDecision, rows, ("source", "name"))
+            upsert(session, EmployerNameDecision, rows, ("source", "name"))

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from storage.db import session_scope
+from storage.db import dialect_insert, session_scope
 from storage.models import CrawlLock
 from storage.runs import fail_run
 
@@ -119,9 +118,8 @@ def _take_lease(engine: Engine, source: str, holder: str, ttl: timedelta, force:
     """Insert the lease row, or take over an expired one (or any, when the advisory lock proves the holder dead)."""
     now = datetime.now(UTC)
     values = {"source": source, "holder": holder, "run_id": None, "acquired_at": now, "expires_at": now + ttl}
-    module = postgresql if engine.dialect.name == "postgresql" else sqlite
     with session_scope(engine) as session:
-        inserted = session.execute(module.insert(CrawlLock).values(values).on_conflict_do_nothing())
+        inserted = session.execute(dialect_insert(session)(CrawlLock).values(values).on_conflict_do_nothing())
         if inserted.rowcount == 1:
             return CrawlLease(engine, source, holder, ttl)
         previous = session.execute(select(CrawlLock.holder, CrawlLock.run_id).where(CrawlLock.source == source)).first()

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
 from munijobs.constants import DeadlineKind, PostingStatus, RunStatus
 from storage.db import session_scope
-from storage.models import Alert, CrawlRun, Posting, PostingChange
-from storage.postings import as_text
+from storage.models import Alert, CrawlRun, Posting
+from storage.postings import closing_changes, write_history
 
 HISTORY_KEEP = timedelta(days=90)
 LOCAL_TIME = ZoneInfo("Europe/Oslo")
@@ -46,14 +46,10 @@ def expire_postings(engine: Engine, now: datetime | None = None) -> int:
         for posting_id, status, old_closed, expires_at in rows:
             closed_at = expires_at if expires_at is not None and expires_at <= now else now
             updates.append({"id": posting_id, "status": str(PostingStatus.EXPIRED), "closed_at": closed_at})
-            history.append({"posting_id": posting_id, "changed_at": now, "field": "status", "old_value": status,
-                            "new_value": str(PostingStatus.EXPIRED), "run_id": None})
-            if as_text(old_closed) != as_text(closed_at):
-                history.append({"posting_id": posting_id, "changed_at": now, "field": "closed_at",
-                                "old_value": as_text(old_closed), "new_value": as_text(closed_at), "run_id": None})
+            history.extend(closing_changes(posting_id, status, old_closed, str(PostingStatus.EXPIRED), closed_at))
         if updates:
             session.execute(update(Posting), updates)
-            session.execute(insert(PostingChange), history)
+            write_history(session, history, now, run_id=None)
     return len(updates)
 
 

@@ -20,12 +20,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from munijobs.constants import PostingStatus
 from munijobs.items import JobPosting, OccupationCode
 from munijobs.items import WorkLocation as WorkLocationItem
+from storage.db import dialect_insert, upsert
 from storage.models import Ad, Posting, PostingChange, PostingRaw, WorkLocation
 
 BOOKKEEPING = frozenset({"id", "source", "source_ad_id", "ad_id", "first_seen_at", "last_seen_at", "content_hash",
@@ -85,14 +85,6 @@ def content_hash(values: dict[str, Any], locations: list[dict[str, Any]], html: 
     payload["work_locations"] = as_text(locations)
     payload["description_html"] = html
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def _insert(session: Session):
-    dialect = session.get_bind().dialect.name
-    module = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
-    if module is None:
-        raise RuntimeError(f"unsupported database dialect {dialect!r}: use SQLite or PostgreSQL")
-    return module.insert
 
 
 def _last_per_key(items: Iterable[JobPosting]) -> dict[tuple[str, str], JobPosting]:
@@ -184,26 +176,38 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
                          for key, locs in locations.items() for n, loc in enumerate(locs)]
         if location_rows:
             session.execute(insert(WorkLocation), location_rows)
-        raw = _insert(session)(PostingRaw).values(
-            [{"posting_id": ids[key], "description_html": text, "fetched_at": now} for key, text in html.items()])
-        session.execute(raw.on_conflict_do_update(
-            index_elements=["posting_id"],
-            set_={"description_html": raw.excluded.description_html, "fetched_at": raw.excluded.fetched_at}))
+        upsert(session, PostingRaw, [{"posting_id": ids[key], "description_html": text, "fetched_at": now}
+                                     for key, text in html.items()], keys=("posting_id",))
     if touched:
         for start in range(0, len(touched), 500):
             chunk = touched[start:start + 500]
             session.execute(update(Posting).where(Posting.id.in_(chunk)).values(last_seen_at=now, last_run_id=run_id))
     if markers:
         session.execute(update(Posting), markers)
-    if history:
-        session.execute(insert(PostingChange), [
-            {"posting_id": pid, "changed_at": now, "field": field, "old_value": before, "new_value": after,
-             "run_id": run_id} for pid, field, before, after in history])
+    write_history(session, history, now, run_id)
     return result
 
 
+def write_history(session: Session, changes: list[tuple[int, str, str | None, str | None]], now: datetime,
+                  run_id: int | None) -> None:
+    """Insert (posting id, field, old text, new text) changes into posting_changes, all stamped `now`."""
+    if changes:
+        session.execute(insert(PostingChange), [
+            {"posting_id": pid, "changed_at": now, "field": field, "old_value": before, "new_value": after,
+             "run_id": run_id} for pid, field, before, after in changes])
+
+
+def closing_changes(posting_id: int, old_status: str, old_closed_at: datetime | None, status: str,
+                    closed_at: datetime | None) -> list[tuple[int, str, str | None, str | None]]:
+    """The history of a status change: status, and closed_at when it moves."""
+    changes = [(posting_id, "status", old_status, status)]
+    if as_text(old_closed_at) != as_text(closed_at):
+        changes.append((posting_id, "closed_at", as_text(old_closed_at), as_text(closed_at)))
+    return changes
+
+
 def _upsert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    statement = _insert(session)(Posting)
+    statement = dialect_insert(session)(Posting)
     overwrite = {name: statement.excluded[name] for name in (*CONTENT_COLUMNS, "content_hash", "last_seen_at",
                                                             "last_run_id")}
     statement = statement.on_conflict_do_update(index_elements=["source", "source_ad_id"], set_=overwrite)
@@ -232,9 +236,7 @@ def _close(session: Session, item: JobPosting, old: Posting | None, run_id: int 
         result.unchanged += 1
         return
     closed_at = item.closed_at or now if status != PostingStatus.ACTIVE else None
-    history.append((old.id, "status", old.status, status))
-    if as_text(old.closed_at) != as_text(closed_at):
-        history.append((old.id, "closed_at", as_text(old.closed_at), as_text(closed_at)))
+    history.extend(closing_changes(old.id, old.status, old.closed_at, status, closed_at))
     session.execute(update(Posting).where(Posting.id == old.id).values(
         status=status, closed_at=closed_at, last_seen_at=now, last_run_id=run_id,
         source_modified_at=item.source_modified_at or old.source_modified_at))

@@ -72,10 +72,3 @@ def last_runs(engine: Engine) -> dict[str, CrawlRun]:
         latest = select(CrawlRun.source, func.max(CrawlRun.id).label("id")).group_by(CrawlRun.source).subquery()
         query = select(CrawlRun).join(latest, CrawlRun.id == latest.c.id).order_by(CrawlRun.source)
         return {run.source: run for run in session.scalars(query)}
-
-
-def recent_runs(engine: Engine, source: str, limit: int = 10) -> list[CrawlRun]:
-    """The latest runs of one source, newest first."""
-    with Session(engine, expire_on_commit=False) as session:
-        query = select(CrawlRun).where(CrawlRun.source == source).order_by(CrawlRun.id.desc()).limit(limit)
-        return list(session.scalars(query))

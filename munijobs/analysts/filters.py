@@ -80,8 +80,7 @@ def county_code(value: str) -> str:
         raise BadValue(f"unknown county number {value!r}: give one of {', '.join(sorted(known))}"
                        " or a name (e.g. Trøndelag)")
     for county in known.values():
-        forms = {county.name, *(p.strip() for p in county.name.split(" - "))}
-        if text.casefold() in {f.casefold() for f in forms}:
+        if text.casefold() in {form.casefold() for form in county.names}:
             return county.code
     raise BadValue(f"unknown county {value!r}: give a county number (e.g. 50) or a name (e.g. Trøndelag, Vestland)")
 
