@@ -3,12 +3,16 @@
 PostgreSQL tests use the server named by TEST_DATABASE_URL (default: the local server on 127.0.0.1:5432); each test
 gets a database of its own, dropped afterwards. Without a reachable server they are skipped, loudly; with
 REQUIRE_POSTGRES=1 (as in CI) they fail instead.
+
+The seed ad (a real third-party ad, so not in this repository) is read from MUNIJOBS_SEED_AD, by default
+../shared/examples/seed-ad.txt beside the checkout; the same skip-or-fail rule holds with REQUIRE_SEED_AD=1.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -18,6 +22,8 @@ from storage.db import get_engine, upgrade
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_SKIPPED: list[str] = []
+SEED_AD_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "examples" / "seed-ad.txt"
+SEED_SKIPPED: list[str] = []
 
 
 def _pg_admin_url() -> str:
@@ -85,7 +91,22 @@ def engine(database_url):
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def seed_ad_text() -> str:
+    """The text of the real seed ad, or skip (fail with REQUIRE_SEED_AD=1) when it is not on this machine."""
+    path = Path(os.environ.get("MUNIJOBS_SEED_AD") or SEED_AD_DEFAULT)
+    if not path.is_file():
+        if os.environ.get("REQUIRE_SEED_AD") == "1":
+            pytest.fail(f"REQUIRE_SEED_AD=1 but the seed ad is not at {path}")
+        SEED_SKIPPED.append(str(path))
+        pytest.skip(f"seed ad not found at {path}: set MUNIJOBS_SEED_AD")
+    return path.read_text(encoding="utf-8")
+
+
 def pytest_terminal_summary(terminalreporter):
+    if SEED_SKIPPED:
+        terminalreporter.write_sep("!", f"seed-ad test SKIPPED: no file at {SEED_SKIPPED[0]}", yellow=True)
+        terminalreporter.write_line("Set MUNIJOBS_SEED_AD to the seed ad's path; CI sets REQUIRE_SEED_AD=1.")
     if PG_SKIPPED:
         terminalreporter.write_sep("!", "PostgreSQL tests were SKIPPED: " + PG_SKIPPED[0], red=True, bold=True)
         terminalreporter.write_line("Set TEST_DATABASE_URL to a PostgreSQL server; CI sets REQUIRE_POSTGRES=1.")
