@@ -8,6 +8,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from munijobs.constants import DeadlineKind
+from munijobs.normalise.text import hint_spans
 
 OSLO = ZoneInfo("Europe/Oslo")
 _MONTH_NAMES = (
@@ -49,7 +50,9 @@ _DEADLINE_LABEL = re.compile(
     re.IGNORECASE,
 )
 DEADLINE_HINTS = ("frist", "frest", "deadline", "apply by")
-"""A deadline label in the text contains one of these; without any, the labels are not searched."""
+"""A deadline label in the text contains one of these; only the lines (and what follows) that hold one are searched."""
+_LABEL_REACH = 100
+"""How far past a label its value is looked for (it may stand on the next line: "Søknadsfrist" as a heading)."""
 _ROLLING_PHRASE = re.compile(
     r"(?:søknader|søknadar|søkere|søkjarar|kandidater|intervju\w*)\s+(?:blir\s+|vil\s+bli\s+)?"
     r"(?:behandles|vurderes|behandlast|vurderast|behandla|vurdert|innkalles|kallast inn|gjennomføres)\s+"
@@ -165,14 +168,15 @@ def parse_deadline(
     """Deadline from the structured value, else from a "Søknadsfrist: ..." line or a rolling-review phrase."""
     if raw and raw.strip():
         return _deadline_from_value(raw, published)
-    lowered = (text or "").lower()
-    if any(hint in lowered for hint in DEADLINE_HINTS):
-        for label in _DEADLINE_LABEL.finditer(text):
+    if not text:
+        return DeadlineResult(DeadlineKind.UNKNOWN)
+    for start, end in hint_spans(text, DEADLINE_HINTS, reach=_LABEL_REACH):
+        for label in _DEADLINE_LABEL.finditer(text, start, end):
             result = _deadline_from_value(label["value"], published, from_text=True)
             if result.kind != DeadlineKind.UNKNOWN:
                 return result
-    if "løp" in lowered:
-        rolling = _ROLLING_PHRASE.search(text)
+    for start, end in hint_spans(text, ("løp",)):
+        rolling = _ROLLING_PHRASE.search(text, start, end)
         if rolling:
             return DeadlineResult(DeadlineKind.ROLLING, text=_words(rolling.group(0)))
     return DeadlineResult(DeadlineKind.UNKNOWN)

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from munijobs.constants import EngagementType as E
+from munijobs.normalise.text import hint_spans, lowered
 
 STRUCTURED = {
     "fast": E.PERMANENT,
@@ -131,18 +132,23 @@ def _is_prospect(kind: E, text: str, start: int) -> bool:
 def engagement_in_text(text: str | None, *, title: bool = False) -> str | None:
     """The first engagement type that `text` states explicitly; titles accept single words ("Vikar", "fast").
 
-    At the same position the more specific type wins (a "sommervikar" is summer, not temporary).
+    At the same position the more specific type wins (a "sommervikar" is summer, not temporary). A rule is only run
+    on the lines that hold one of its stems.
     """
     if not text:
         return None
-    lowered = text.lower()
     first: tuple[int, E] | None = None
+    lower = lowered(text)
     for kind, pattern in TITLE_RULES if title else TEXT_RULES:
-        if not any(stem in lowered for stem in STEMS[kind]):
+        if not any(stem in lower for stem in STEMS[kind]):
             continue
-        match = next((m for m in pattern.finditer(text) if not _is_prospect(kind, text, m.start())), None)
-        if match and (first is None or match.start() < first[0]):
-            first = (match.start(), kind)
+        for start, end in hint_spans(text, STEMS[kind]):
+            found = (m for m in pattern.finditer(text, start, end) if not _is_prospect(kind, text, m.start()))
+            match = next(found, None)
+            if match:
+                if first is None or match.start() < first[0]:
+                    first = (match.start(), kind)
+                break
     return first[1] if first else None
 
 

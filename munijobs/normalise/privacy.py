@@ -14,7 +14,7 @@ _SPELLED_AT = re.compile(rf"(?<=\w) ?[(\[]at[)\]] ?(?={_DOMAIN})", re.IGNORECASE
 """An "@" written as "(at)" or "[at]" between the two halves of an address."""
 _SEP = r"[ \u00a0.-]"
 _PHONE = re.compile(
-    rf"""(?=[\d+(])(?<![\w+])(?<!\d[\ .,/-])
+    rf"""(?=[0-9+(])(?<![\w+])(?<!\d[\ .,/-])
     (?P<prefix>(?:\(?(?:\+|00)47\)?{_SEP}?))?
     (?P<number>[2-9]\d{{7}}
       |[2-9]\d{_SEP}\d\d{_SEP}\d\d{_SEP}\d\d

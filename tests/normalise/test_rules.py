@@ -104,6 +104,25 @@ def test_html_to_text_structure():
     assert html_to_text(html) == "Om oss\n\nVi er best.\n\n• En\n• To\n\nSlutt"
 
 
+def test_html_to_text_drops_empty_list_items_and_invisible_characters():
+    html = "<ul><li></li><li>\u200b&nbsp;</li><li>En</li><li><p>To</p></li></ul><p>A&#8203;B</p>"
+    assert html_to_text(html) == "• En\n• To\n\nAB"
+
+
+def test_html_to_text_loses_nothing_in_html_nested_beyond_the_parsers_limit():
+    deep = "<div>" * 5000 + "<p>Vi søker &amp; <b>tilbyr</b></p><script>x()</script><p>Slutt</p>" + "</div>" * 5000
+    assert html_to_text(deep) == "Vi søker & tilbyr\n\nSlutt"
+    nested_lists = "<ul><li>" * 900 + "Innerst" + "</li></ul>" * 900  # deeper than Python's recursion limit
+    assert html_to_text(nested_lists).replace("• ", "") == "Innerst"
+
+
+def test_html_to_text_keeps_text_beyond_the_parsers_size_limit():
+    words = "ord " * 3_000_000
+    text = html_to_text(f"<p>Start</p><p>{words}</p><p>Slutt</p>")
+    assert text.startswith("Start\n\nord ord") and text.endswith("ord\n\nSlutt")
+    assert len(text) == len("Start\n\n") + len(words) - 1 + len("\n\nSlutt")
+
+
 def test_lines_containing_keeps_text_order_and_ignores_case():
     text = "Lønn etter avtale\nIngen treff her\nStillingsbrøk: 80 %\nLTR 45"
     assert lines_containing(text, ("løn", "ltr")) == ["Lønn etter avtale", "LTR 45"]
@@ -279,6 +298,7 @@ def test_language_detector_is_built_once_and_tells_the_written_standards_apart()
         Language.BOKMAAL
     )
     assert detect_language("   ") is None
+
 
 
 def test_salary_forms():
