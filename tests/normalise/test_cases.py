@@ -1,4 +1,4 @@
-"""Every labelled case in cases.jsonl must pass."""
+"""Every labelled case in cases.jsonl must pass, except the known misses, which must still fail (strict xfail)."""
 
 import pytest
 
@@ -14,6 +14,11 @@ def test_case_file_covers_every_rule_with_enough_cases():
     assert {"language", "salary", "privacy", "posting"} <= rules
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def _param(case: Case):
+    marks = pytest.mark.xfail(strict=True, reason=case.known_miss) if case.known_miss else ()
+    return pytest.param(case, id=case.id, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_param(case) for case in CASES])
 def test_labelled_case(case: Case):
     assert actual_fields(case) == case.expected, case.note

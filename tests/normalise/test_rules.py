@@ -34,7 +34,7 @@ from munijobs.normalise import (
     resolve_county,
     resolve_municipality,
 )
-from munijobs.normalise.language import detector
+from munijobs.normalise.language import detector, running_text_sample
 from munijobs.normalise.places import FORMER_NAMES_FILE
 from munijobs.normalise.text import lines_containing
 
@@ -300,6 +300,34 @@ def test_language_detector_is_built_once_and_tells_the_written_standards_apart()
     assert detect_language("   ") is None
 
 
+
+def test_language_sample_skips_headings_and_labels():
+    text = (
+        "Fastlege\nArbeidssted: Bodø\nStillingsprosent: 100\n\n"
+        "Bodø kommune is looking for a general practitioner who wants to join a friendly team at the health centre. "
+        "You will have your own list of patients and take part in the out-of-hours service."
+    )
+    assert running_text_sample(text).startswith("kommune is looking for a general practitioner")
+    assert detect_language(text) == Language.ENGLISH
+
+
+def test_language_quotation_in_the_other_standard_does_not_decide():
+    text = (
+        "Kommunen leder prosjektet «Saman om ein betre kvardag i heile bygda» og søker en prosjektleder. "
+        "Du skal følge opp arbeidet i hjemmetjenesten og rapportere til styringsgruppen."
+    )
+    assert detect_language(text) == Language.BOKMAAL
+
+
+def test_language_sami_text_and_other_scripts_are_other_but_sami_place_names_are_not():
+    sami = "Mii ohcat bargi mánáidgárdái. Don galggat bargat mánáiguin ja ovttasbargat váhnemiiguin beaivválaččat."
+    assert detect_language(sami) == Language.OTHER
+    assert detect_language("Ми шукаємо помічника вихователя в дитячий садок. Робота повний день.") == Language.OTHER
+    norwegian = (
+        "Kárášjoga gielda / Karasjok kommune søker en lærer til skolen i Kárášjohka. Du vil jobbe sammen med "
+        "elevene og de andre lærerne, og vi ønsker at du har interesse for friluftsliv og samisk kultur."
+    )
+    assert detect_language(norwegian) == Language.BOKMAAL
 
 def test_salary_forms():
     assert parse_salary("Lønn: kr 550 000 – 650 000").minimum == 550_000
