@@ -41,6 +41,7 @@ demo: install ## crawl the bundled fixtures, served on 127.0.0.1, into demo.db: 
 bench: install ## benchmarks: print figures (see bench/)
 	$(PY) bench/normalise_speed.py
 	$(PY) bench/normalise_accuracy.py
+	$(PY) bench/renormalise.py
 	$(PY) bench/nav_ingest.py
 	$(PY) bench/export.py --rows 100000
 

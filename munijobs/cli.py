@@ -297,10 +297,12 @@ def maintenance():
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--source", help="Only postings of this source.")
-def renormalise(source):
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes that normalise in parallel (the machine's cores; reading and writing stay in one).")
+def renormalise(source, workers):
     """Re-run the normaliser over stored postings without a recrawl; history is written only for real changes.
 
-    Example: munijobs renormalise --source nav
+    Example: munijobs renormalise --source nav --workers 2
     """
     from storage.renormalise import renormalise_postings
 
@@ -309,7 +311,7 @@ def renormalise(source):
     def progress(done: int, total: int) -> None:
         click.echo(f"renormalise: {done}/{total} postings", err=True)
 
-    result = renormalise_postings(engine, source=source, progress=progress)
+    result = renormalise_postings(engine, source=source, progress=progress, workers=workers)
     click.echo(f"renormalised {result.seen} postings: {result.changed} changed, {result.fields} field changes")
 
 

@@ -272,19 +272,27 @@ def stored_expiry(engine: Engine, source: str, source_ad_ids: Iterable[str]) -> 
     return _stored_values(engine, source, source_ad_ids, Posting.expires_at)
 
 
-def load_posting(session: Session, posting: Posting) -> JobPosting:
-    """Rebuild the item of a stored posting (raw and normalised values), e.g. to renormalise it."""
-    item = JobPosting(source=posting.source, source_ad_id=posting.source_ad_id)
-    for name in CONTENT_COLUMNS:
-        if name in ("occupations", "normalise_notes", "extra", "status"):
-            continue
-        setattr(item, name, getattr(posting, name))
-    item.status = PostingStatus(posting.status)
-    item.occupations = [OccupationCode(**o) for o in posting.occupations or []]
-    item.normalise_notes = dict(posting.normalise_notes or {})
-    item.extra = dict(posting.extra or {})
-    raw = session.get(PostingRaw, posting.id)
-    item.description_html = raw.description_html if raw else None
-    locations = _stored_locations(session, [posting.id])[posting.id]
-    item.work_locations = [WorkLocationItem(**loc) for loc in locations]
-    return item
+def load_postings(session: Session, postings: Sequence[Posting]) -> list[JobPosting]:
+    """Rebuild the items of stored postings (raw and normalised values), e.g. to renormalise them.
+
+    Their raw HTML and work locations are read in one query each for the whole batch.
+    """
+    ids = [posting.id for posting in postings]
+    raw_html = select(PostingRaw.posting_id, PostingRaw.description_html).where(PostingRaw.posting_id.in_(ids))
+    html_by_id = {posting_id: html for posting_id, html in session.execute(raw_html)}
+    locations = _stored_locations(session, ids)
+    items = []
+    for posting in postings:
+        item = JobPosting(source=posting.source, source_ad_id=posting.source_ad_id)
+        for name in CONTENT_COLUMNS:
+            if name in ("occupations", "normalise_notes", "extra", "status"):
+                continue
+            setattr(item, name, getattr(posting, name))
+        item.status = PostingStatus(posting.status)
+        item.occupations = [OccupationCode(**o) for o in posting.occupations or []]
+        item.normalise_notes = dict(posting.normalise_notes or {})
+        item.extra = dict(posting.extra or {})
+        item.description_html = html_by_id.get(posting.id)
+        item.work_locations = [WorkLocationItem(**loc) for loc in locations[posting.id]]
+        items.append(item)
+    return items

@@ -264,5 +264,8 @@ def hint_spans(text: str, hints: tuple[str, ...], reach: int = 0) -> tuple[tuple
 
 
 def lines_containing(text: str, hints: tuple[str, ...]) -> list[str]:
-    """The lines of `text` that contain one of `hints` (lower case; any case in the text), in text order."""
-    return [text[start:end] for start, end in hint_spans(text, hints)]
+    """The distinct lines of `text` that contain one of `hints` (lower case; any case in the text), in text order.
+
+    A line repeated later in the text (boilerplate pasted twice) is given once: the rules would only find it again.
+    """
+    return list(dict.fromkeys(text[start:end] for start, end in hint_spans(text, hints)))

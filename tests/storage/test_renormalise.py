@@ -70,3 +70,14 @@ def test_renormalise_command_reports_progress(database_url, monkeypatch):
     result = CliRunner().invoke(cli, ["renormalise", "--source", "nav"])
     assert result.exit_code == 0, result.output
     assert "renormalised 2 postings: 2 changed" in result.output
+
+
+def test_renormalise_in_worker_processes_gives_the_same_result(engine):
+    fill_with_earlier_version(engine)
+    result = renormalise_postings(engine, workers=2)
+    assert (result.seen, result.changed) == (2, 2)
+    with engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT engagement_type, job_percent_max, municipality_code FROM v_ads ORDER BY ad_id")).all()
+    assert rows == [("temporary", 80, "1804"), ("temporary", 80, "1804")]
+    assert renormalise_postings(engine, workers=2).changed == 0
