@@ -18,13 +18,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from normalise_speed import sample_posting, unique_postings  # noqa: E402
+from normalise_speed import sample_posting, unique_postings
 
-from munijobs import codes  # noqa: E402
-from munijobs.items import WorkLocation  # noqa: E402
-from storage.db import get_engine, session_scope, upgrade  # noqa: E402
-from storage.postings import store_batch  # noqa: E402
-from storage.renormalise import renormalise_postings  # noqa: E402
+from munijobs import codes
+from munijobs.items import WorkLocation
+from storage.db import get_engine, session_scope, upgrade
+from storage.postings import store_batch
+from storage.renormalise import renormalise_postings
 
 MILLION = 1_000_000
 
