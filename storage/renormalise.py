@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -32,24 +32,19 @@ def renormalise_postings(engine: Engine, source: str | None = None,
                          progress: Callable[[int, int], None] | None = None, workers: int = 1) -> RenormaliseResult:
     """Normalise every stored posting (of one source) again, a transaction per chunk, in id order.
 
-    With workers > 1 the normalising (pure, CPU-bound) runs in that many processes; reading and writing stay here.
+    With workers > 1 the normalising (pure, CPU-bound) runs in that many processes, one chunk ahead of the writing,
+    which stays here with the reading.
     """
     result = RenormaliseResult()
     where = [Posting.source == source] if source else []
     with Session(engine) as session:
         total = session.scalar(select(func.count()).select_from(Posting).where(*where))
         changes_before = session.scalar(select(func.count()).select_from(PostingChange))
-    last_id = 0
-    with _normaliser(workers) as normalise_all:
-        while True:
+    with _normaliser(workers) as normalise_chunks:
+        for items in normalise_chunks(_stored_chunks(engine, where)):
             with session_scope(engine) as session:
-                chunk = list(session.scalars(
-                    select(Posting).where(Posting.id > last_id, *where).order_by(Posting.id).limit(CHUNK)))
-                if not chunk:
-                    break
-                batch = store_batch(session, normalise_all(load_postings(session, chunk)), seen=False)
-            last_id = chunk[-1].id
-            result.seen += len(chunk)
+                batch = store_batch(session, items, seen=False)
+            result.seen += len(items)
             result.changed += batch.updated
             if progress:
                 progress(result.seen, total)
@@ -58,11 +53,45 @@ def renormalise_postings(engine: Engine, source: str | None = None,
     return result
 
 
+def _stored_chunks(engine: Engine, where: list) -> Iterator[list[JobPosting]]:
+    """The stored postings as items, CHUNK at a time in id order, each chunk read in a session of its own."""
+    last_id = 0
+    while True:
+        with Session(engine) as session:
+            chunk = list(session.scalars(
+                select(Posting).where(Posting.id > last_id, *where).order_by(Posting.id).limit(CHUNK)))
+            if not chunk:
+                return
+            last_id = chunk[-1].id
+            items = load_postings(session, chunk)
+        yield items
+
+
+Normaliser = Callable[[Iterable[list[JobPosting]]], Iterator[list[JobPosting]]]
+
+
 @contextmanager
-def _normaliser(workers: int) -> Iterator[Callable[[Iterable[JobPosting]], list[JobPosting]]]:
-    """A function that normalises a list of postings: here, or in a pool of `workers` processes."""
+def _normaliser(workers: int) -> Iterator[Normaliser]:
+    """A function from chunks of postings to the same chunks normalised: here, or in `workers` processes."""
     if workers <= 1:
-        yield lambda items: [normalise_posting(item) for item in items]
+        yield lambda chunks: ([normalise_posting(item) for item in items] for items in chunks)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield lambda items: list(pool.map(normalise_posting, items, chunksize=WORKER_CHUNK))
+        yield lambda chunks: _one_chunk_ahead(pool, chunks)
+
+
+def _one_chunk_ahead(pool: ProcessPoolExecutor, chunks: Iterable[list[JobPosting]]) -> Iterator[list[JobPosting]]:
+    """Normalise in the pool; the next chunk is sent before the current one is handed back (to be written)."""
+    in_flight: list[Future[list[JobPosting]]] | None = None
+    for items in chunks:
+        sent = [pool.submit(_normalise_all, items[start:start + WORKER_CHUNK])
+                for start in range(0, len(items), WORKER_CHUNK)]
+        if in_flight is not None:
+            yield [posting for future in in_flight for posting in future.result()]
+        in_flight = sent
+    if in_flight is not None:
+        yield [posting for future in in_flight for posting in future.result()]
+
+
+def _normalise_all(items: list[JobPosting]) -> list[JobPosting]:
+    return [normalise_posting(item) for item in items]
