@@ -36,6 +36,9 @@ SENTENCE_WORDS = 8
 """Lines of at least this many words are running text; shorter ones (headings, labels, list items) are left out of
 lingua's sample while there is enough running text."""
 MIN_SAMPLE_CHARS = 60
+"""With less running text than this, the sample is taken from the whole text."""
+MIN_WITHOUT_NAMES = 20
+"""With less than this left once capitalised words are out, the sample keeps them."""
 MARKER_CHARS = 1500
 """The Bokmål/Nynorsk word check reads at most this many characters."""
 
@@ -106,7 +109,7 @@ def running_text_sample(text: str) -> str:
                 break
     words = (" ".join(running) if size > MIN_SAMPLE_CHARS else text)[: 3 * SAMPLE_CHARS].split()
     sample = " ".join(word for word in words if not word[0].isupper())[:SAMPLE_CHARS]
-    return sample if len(sample) >= MIN_SAMPLE_CHARS // 3 else " ".join(words)[:SAMPLE_CHARS]
+    return sample if len(sample) >= MIN_WITHOUT_NAMES else " ".join(words)[:SAMPLE_CHARS]
 
 
 def _is_sami(text: str) -> bool:
