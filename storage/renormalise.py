@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -74,24 +75,26 @@ Normaliser = Callable[[Iterable[list[JobPosting]]], Iterator[list[JobPosting]]]
 def _normaliser(workers: int) -> Iterator[Normaliser]:
     """A function from chunks of postings to the same chunks normalised: here, or in `workers` processes."""
     if workers <= 1:
-        yield lambda chunks: ([normalise_posting(item) for item in items] for items in chunks)
+        yield lambda chunks: map(_normalise_all, chunks)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
         yield lambda chunks: _one_chunk_ahead(pool, chunks)
 
 
 def _one_chunk_ahead(pool: ProcessPoolExecutor, chunks: Iterable[list[JobPosting]]) -> Iterator[list[JobPosting]]:
-    """Normalise in the pool; the next chunk is sent before the current one is handed back (to be written)."""
-    in_flight: list[Future[list[JobPosting]]] | None = None
-    for items in chunks:
+    """Normalise in the pool; the next chunk is sent before the current one is handed back (to be written).
+
+    An empty chunk after the last one hands that one back.
+    """
+    in_flight: list[Future[list[JobPosting]]] = []
+    for items in chain(chunks, [[]]):
         sent = [pool.submit(_normalise_all, items[start:start + WORKER_CHUNK])
                 for start in range(0, len(items), WORKER_CHUNK)]
-        if in_flight is not None:
+        if in_flight:
             yield [posting for future in in_flight for posting in future.result()]
         in_flight = sent
-    if in_flight is not None:
-        yield [posting for future in in_flight for posting in future.result()]
 
 
 def _normalise_all(items: list[JobPosting]) -> list[JobPosting]:
+    """normalise_posting over a list (what a worker process runs per task)."""
     return [normalise_posting(item) for item in items]

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from munijobs.constants import EngagementType as E
-from munijobs.normalise.text import hint_spans, lowered
+from munijobs.normalise.text import hint_spans
 
 STRUCTURED = {
     "fast": E.PERMANENT,
@@ -138,10 +138,7 @@ def engagement_in_text(text: str | None, *, title: bool = False) -> str | None:
     if not text:
         return None
     first: tuple[int, E] | None = None
-    lower = lowered(text)
     for kind, pattern in TITLE_RULES if title else TEXT_RULES:
-        if not any(stem in lower for stem in STEMS[kind]):
-            continue
         for start, end in hint_spans(text, STEMS[kind]):
             found = (m for m in pattern.finditer(text, start, end) if not _is_prospect(kind, text, m.start()))
             match = next(found, None)

@@ -113,9 +113,10 @@ def running_text_sample(text: str) -> str:
 
 
 def _is_sami(text: str) -> bool:
-    if all(letter not in lowered(text) for letter in SAMI_LETTERS):
+    lower = lowered(text)
+    if all(letter not in lower for letter in SAMI_LETTERS):
         return False
-    words = lowered(text)[:MARKER_CHARS].split()
+    words = lower[:MARKER_CHARS].split()
     marked = sum(1 for word in words if not SAMI_LETTERS.isdisjoint(word))
     return bool(words) and marked >= SAMI_SHARE * len(words)
 

@@ -14,10 +14,11 @@ NUMBER_WORDS = {
 }
 """Number words (bokmål and nynorsk) that count positions ("to stillinger", "tre stillingar")."""
 
-_NUM = r"\d{1,3}(?:[.,]\d{1,2})?"
+_NUM_REST = r"\d{0,2}(?:[.,]\d{1,2})?"
+_NUM = rf"\d{_NUM_REST}"
 _PCT = r"\s*(?:%|prosent\b)"
 _PERCENT = re.compile(
-    rf"(?P<low>\d(?<![\d.,]\d)\d{{0,2}}(?:[.,]\d{{1,2}})?)(?:{_PCT})?(?:\s*(?:-|–|—|til|og|/)\s*(?P<high>{_NUM}))?{_PCT}",
+    rf"(?P<low>\d(?<![\d.,]\d){_NUM_REST})(?:{_PCT})?(?:\s*(?:-|–|—|til|og|/)\s*(?P<high>{_NUM}))?{_PCT}",
     re.IGNORECASE,
 )
 """A percentage or a range of them; the number not part of a longer one (checked after its first digit, so that the

@@ -43,14 +43,16 @@ _HTML_PARSER = etree.HTMLParser(
 )
 """libxml2's forgiving HTML parser, told the encoding so that a stray `<?xml encoding=...?>` cannot mislead it, and
 without its limits on depth and text size (past them it silently stops, and text would be lost)."""
-_DROPPED_CONTENT = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_DROPPED_CONTENT = re.compile(
+    rf"<({'|'.join(sorted(DROP_TAGS))})\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL
+)
 _BLOCK_TAG = re.compile(rf"</?(?:{'|'.join(sorted(BLOCK_TAGS))})\b[^>]*>", re.IGNORECASE)
 _ANY_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 _BULLET_FORMS = frozenset({"• ", "· ", "▪ ", "◦ "})
 """Bullets that flattened text may start a line with; all become BULLET."""
-_OTHER_BULLET = re.compile(r"^[·▪◦] ", re.MULTILINE)
+_OTHER_BULLET = re.compile("^(?:" + "|".join(map(re.escape, sorted(_BULLET_FORMS - {BULLET}))) + ")", re.MULTILINE)
 _ZERO_WIDTH = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
 
 UPPER = "A-ZÆØÅÄÖÜÉÈÁ"
