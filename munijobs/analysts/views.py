@@ -48,7 +48,16 @@ v_crawl_runs = Table(
     Column("errors", Integer),
 )
 
-VIEWS = {t.name: t for t in (v_ads, v_postings, v_ad_history, v_crawl_runs)}
+v_coverage = Table(
+    "v_coverage", metadata,
+    Column("municipality_code", Text), Column("municipality_name", Text), Column("county_code", Text),
+    Column("source", Text), Column("active_ads", Integer), Column("only_this_source", Integer),
+    Column("active_ads_total", Integer), Column("median_delay_hours", Float),
+    Column("latest_published_at", UTCDateTime()),
+)
+"""Migration 0008; its SQL is storage/coverage.py."""
+
+VIEWS = {t.name: t for t in (v_ads, v_postings, v_ad_history, v_crawl_runs, v_coverage)}
 
 alerts = Table(
     "alerts", metadata,
