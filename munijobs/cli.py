@@ -315,9 +315,9 @@ def renormalise(source, workers):
     click.echo(f"renormalised {result.seen} postings: {result.changed} changed, {result.fields} field changes")
 
 
-from munijobs.analysts.commands import browse, export, report, search, stats  # noqa: E402
+from munijobs.analysts.commands import browse, coverage, export, report, search, stats  # noqa: E402
 
-for command in (export, search, stats, report, browse):
+for command in (export, search, stats, report, browse, coverage):
     cli.add_command(command)
 
 

@@ -1,4 +1,4 @@
-"""Click commands for analysts: export, search, stats, report and browse (registered in munijobs.cli)."""
+"""Click commands for analysts: export, search, stats, report, browse and coverage (registered in munijobs.cli)."""
 
 from __future__ import annotations
 
@@ -328,3 +328,76 @@ def browse(port, no_open):
         raise BadInput("Datasette needs a SQLite database file, not an in-memory database: set DATABASE_URL to"
                        " sqlite:///FILE")
     serve(path, port, not no_open)
+
+
+def _coverage_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return _cell(value)
+
+
+@click.command(cls=AnalystCommand, context_settings=CONTEXT)
+@click.option("--since", type=Parsed("date", lambda v: f.parse_day(v, "--since")), metavar="YYYY-MM-DD",
+              help="Count the ads open at any time since this day (UTC) instead of the ads active now.")
+@click.option("--county", "counties", multiple=True, metavar="CODE|NAME",
+              help="Only the municipalities of this county, e.g. 50, Trøndelag (repeatable).")
+@click.option("--format", "fmt", type=choice("format", ("table", "csv", "html")), default="table",
+              show_default=True, help="A terminal table, CSV, or a self-contained HTML page.")
+@click.option("-o", "--output", default="-", show_default=True, metavar="FILE",
+              help="File to write, '-' for standard output.")
+def coverage(since, counties, fmt, output):
+    """Which share of each municipality's ads each source carries: one row per municipality, a column per source,
+    the ads only one source has, each source's median delay behind the first source, and "likely gap" where no
+    source has published an ad for 30 days. See docs/coverage.md for how to read it.
+
+    Example: munijobs coverage --county Trøndelag --format csv -o trøndelag-coverage.csv
+    """
+    import csv
+    import io
+
+    from munijobs.analysts.coverage import GAP_FLAG, collect
+    from munijobs.analysts.export import atomic_output
+
+    county_codes = f.parse_counties(counties)
+    check_output(output)
+    result = collect(engine(), since=since, county_codes=county_codes)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(result.header())
+        writer.writerows([_coverage_cell(v) for v in row] for row in result.records())
+        page = out.getvalue()
+    elif fmt == "html":
+        from munijobs.analysts.report import render_coverage
+
+        page = render_coverage(result)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        scope = f"open since {since}" if since else "active now"
+        table = Table(title=f"Ads {scope} per municipality and source", show_footer=True)
+        names = ["code", "municipality", "ads", *result.sources, *(f"only on {s}" for s in result.sources),
+                 *(f"delay {s} (h)" for s in result.sources), "latest ad", "gap?"]
+        footers = {"code": "total", "ads": f"{sum(r.total for r in result.rows):,}",
+                   **{s: f"{sum(r.active[s] for r in result.rows):,}" for s in result.sources},
+                   **{f"only on {s}": f"{sum(r.only[s] for r in result.rows):,}" for s in result.sources}}
+        for name in names:
+            table.add_column(name, justify="left" if name in ("code", "municipality", "latest ad", "gap?")
+                             else "right", footer=footers.get(name, ""))
+        for r in result.rows:
+            table.add_row(r.code, r.name, f"{r.total:,}", *(f"{r.active[s]:,}" for s in result.sources),
+                          *(f"{r.only[s]:,}" for s in result.sources),
+                          *(_coverage_cell(r.delay_hours[s]) for s in result.sources),
+                          _cell(r.latest)[:10], GAP_FLAG if r.likely_gap else "")
+        out = io.StringIO()
+        Console(file=out, width=160 if output != "-" else None).print(table)
+        page = out.getvalue()
+    with atomic_output(output) as binary:
+        binary.write(page.encode("utf-8"))
+    if output != "-":
+        click.echo(f"coverage: wrote {output}", err=True)

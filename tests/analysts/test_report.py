@@ -47,9 +47,9 @@ def test_report_html_is_self_contained_and_escaped(run, tmp_path):
         f"https://example.no/{s}/{n}" for s in ("nav", "jobbnorge") for n in range(1, 9)}
     assert "Rådgiver &lt;script&gt;alert(1)&lt;/script&gt; &amp; økonomi" in page
     assert "errors in run &lt;2&gt;" in page and "resolved one" not in page
-    assert page.count("<svg") == 3 and len(re.findall(r"<rect ", page)) > 10
+    assert page.count("<svg") == 4 and len(re.findall(r"<rect ", page)) > 10
     for heading in ("Totals", "Ads per week by county", "Top occupations", "Share of temporary positions",
-                    "Newest ads", "Source health", "Open alerts"):
+                    "Coverage of the sources", "Newest ads", "Source health", "Open alerts"):
         assert heading in page
 
 
