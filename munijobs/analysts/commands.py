@@ -330,13 +330,14 @@ def browse(port, no_open):
     serve(path, port, not no_open)
 
 
+COVERAGE_TABLE_WIDTH = 150
+"""Narrowest terminal table of `munijobs coverage` (a column per source and per "only on" does not fit in 80)."""
+
+
 def _coverage_cell(value) -> str:
-    if value is None:
-        return ""
+    """A CSV cell of the coverage table: flags as true/false, hours as they are."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.1f}"
     return _cell(value)
 
 
@@ -388,14 +389,15 @@ def coverage(since, counties, fmt, output):
                    **{f"only on {s}": f"{sum(r.only[s] for r in result.rows):,}" for s in result.sources}}
         for name in names:
             table.add_column(name, justify="left" if name in ("code", "municipality", "latest ad", "gap?")
-                             else "right", footer=footers.get(name, ""))
+                             else "right", footer=footers.get(name, ""), no_wrap=name == "municipality")
         for r in result.rows:
             table.add_row(r.code, r.name, f"{r.total:,}", *(f"{r.active[s]:,}" for s in result.sources),
                           *(f"{r.only[s]:,}" for s in result.sources),
-                          *(_coverage_cell(r.delay_hours[s]) for s in result.sources),
+                          *("" if r.delay_hours[s] is None else f"{r.delay_hours[s]:.1f}" for s in result.sources),
                           _cell(r.latest)[:10], GAP_FLAG if r.likely_gap else "")
         out = io.StringIO()
-        Console(file=out, width=160 if output != "-" else None).print(table)
+        terminal = Console().width if output == "-" else 0
+        Console(file=out, width=max(terminal, COVERAGE_TABLE_WIDTH)).print(table)
         page = out.getvalue()
     with atomic_output(output) as binary:
         binary.write(page.encode("utf-8"))
