@@ -19,6 +19,8 @@ _VIEW = re.compile(r"^## View `(\w+)`")
 _ROW = re.compile(r"^\| `(\w+)` \|(.*)\|\s*$")
 _QUERY = re.compile(r"^<!-- query: (\w+) -->")
 _FENCE = re.compile(r"^```sql(?: (sqlite|postgresql))?\s*$")
+_SUMMARY = re.compile(r"^\| `(v_\w+)` \| ([^|]+) \|$", re.MULTILINE)
+"""A row of the table of views at the top of docs/data.md: view, what one row is."""
 
 
 @dataclass
@@ -75,11 +77,19 @@ def parse(text: str) -> tuple[dict[str, list[Column]], list[Example]]:
     return views, examples
 
 
-def datasette_metadata(views: dict[str, list[Column]], examples: list[Example]) -> dict:
+def summaries(text: str) -> dict[str, str]:
+    """What one row of each view is, from the table of views at the top of docs/data.md."""
+    return {name: summary.strip() for name, summary in _SUMMARY.findall(text)}
+
+
+def datasette_metadata(views: dict[str, list[Column]], examples: list[Example],
+                       rows: dict[str, str] | None = None) -> dict:
     """Datasette metadata for one database (tables and canned queries); `munijobs browse` places it under the
     database's name."""
+    rows = rows or {}
     tables = {
-        name: {"description": f"munijobs view {name}: see docs/data.md",
+        name: {"description": f"One row per {rows[name]}; see docs/data.md." if name in rows
+               else f"munijobs view {name}: see docs/data.md",
                "columns": {c.name: f"{c.meaning} [{c.type}; {c.vocabulary}; e.g. {c.example}]" for c in columns}}
         for name, columns in views.items()
     }
@@ -94,8 +104,8 @@ def load_metadata() -> dict:
 
 def render_metadata() -> str:
     """metadata.json as generated from docs/data.md."""
-    return json.dumps(datasette_metadata(*parse(DOCS.read_text(encoding="utf-8"))), ensure_ascii=False,
-                      indent=2) + "\n"
+    text = DOCS.read_text(encoding="utf-8")
+    return json.dumps(datasette_metadata(*parse(text), summaries(text)), ensure_ascii=False, indent=2) + "\n"
 
 
 if __name__ == "__main__":
