@@ -210,13 +210,13 @@ def bar_chart(rows: list[tuple[str, float, str]], width: int = 760, label_width:
     return "".join(parts)
 
 
-def coverage_chart(counties: list[CountyCoverage], sources: list[str], width: int = 760,
-                   label_width: int = 190) -> str:
+def coverage_chart(counties: list[CountyCoverage], sources: list[str], width: int = 760) -> str:
     """Per county, a bar of 100 %: the share of its ads that several sources carry and the share only each source
     carries; the county's ads and single-source share written after the bar."""
     colours = {"several sources": "#2ca02c", **{f"only on {s}": PALETTE[n % len(PALETTE)]
                                                 for n, s in enumerate(sources)}}
     shown = [c for c in counties if c.total]
+    label_width = min(max((text_width(c.name, LABEL_SIZE) for c in shown), default=0) + 12, 300)
     note_width = max((text_width(_county_note(c), LABEL_SIZE) for c in shown), default=0) + 10
     room = width - label_width - note_width
     parts = [svg_open(width, 22 * len(shown) + 4, "Sources per county")]
@@ -239,7 +239,8 @@ def coverage_chart(counties: list[CountyCoverage], sources: list[str], width: in
 
 
 def _county_note(county: CountyCoverage) -> str:
-    return f"{county.total} ads, {100 * (county.single_source_share or 0):.0f} % on one source"
+    ads = "1 ad" if county.total == 1 else f"{county.total:,} ads"
+    return f"{ads}, {100 * (county.single_source_share or 0):.0f} % on one source"
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -278,7 +279,7 @@ def coverage_section(coverage: Coverage) -> str:
         return "<p>No active ads.</p>"
     sources = coverage.sources
     rows = [[e(c.code), e(c.name), f"{c.total:,}",
-             *(f"{c.active[s]:,} ({percent(c.active[s], c.total)})" for s in sources),
+             *(nowrap(f"{c.active[s]:,} ({percent(c.active[s], c.total)})") for s in sources),
              *(f"{c.only[s]:,}" for s in sources), percent(c.single_source, c.total)] for c in counties if c.total]
     figures = table(["county", "", "ads", *sources, *(f"only on {s}" for s in sources), "on one source only"], rows)
     return coverage_chart(counties, sources) + figures
