@@ -75,10 +75,15 @@ def test_datasette_for_analysts(datasette, chromium):  # noqa: F811
                 below: details.getBoundingClientRect().top >= data.getBoundingClientRect().bottom,
                 terms: details.querySelectorAll('dt').length,
                 original: original === null || getComputedStyle(original).display === 'none',
+                definition: [...document.querySelectorAll('pre.wrapped-sql')].every(
+                    pre => getComputedStyle(pre).display === 'none')
+                    && !document.querySelector('details.munijobs-definition').open
+                    && Boolean(details.compareDocumentPosition(document.querySelector('details.munijobs-definition'))
+                               & 4),
                 summary: details.querySelector('summary').innerText}""")
     assert folded == {"open": False, "after": True, "below": True, "terms": len(load_metadata()["tables"]["v_ads"]
                                                                                  ["columns"]),
-                      "original": True, "summary": "Column descriptions (36)"}
+                      "original": True, "definition": True, "summary": "Column descriptions (36)"}
 
     chromium.get(f"{datasette}/v_coverage")
     heading = chromium.execute_script("return document.querySelector('section.content h3').innerText")
