@@ -6,4 +6,4 @@ from munijobs.cli import cli
 
 
 def test_analyst_commands_registered():
-    assert {"export", "search", "stats", "report", "browse"} <= set(cli.commands)
+    assert {"export", "search", "stats", "report", "browse", "coverage"} <= set(cli.commands)

@@ -29,8 +29,12 @@ def test_report_content(ads_engine):
     assert data.newest[0]["title"].startswith("Rådgiver")
     assert {r["source"]: r["status"] for r in data.runs} == {"jobbnorge": "failed", "nav": "partial"}
     assert [a["message"] for a in data.alerts] == ["errors in run <2>"]
+    counties = {c.code: c for c in data.coverage.counties()}
+    assert (counties["50"].total, counties["50"].active, counties["50"].only) == (
+        2, {"jobbnorge": 0, "nav": 2}, {"jobbnorge": 0, "nav": 2})
+    assert counties["03"].total == 0 and counties["50"].single_source_share == 1.0 and len(counties) == 15
     filtered = collect(ads_engine, AdFilters(county_codes=("50",)), weeks=8, until=date(2026, 1, 31))
-    assert filtered.total == 2
+    assert filtered.total == 2 and [c.code for c in filtered.coverage.counties()] == ["50"]
 
 
 def test_report_html_is_self_contained_and_escaped(run, tmp_path):
