@@ -71,3 +71,24 @@ def test_documented_example_on_hand_counted_data(engine):
     assert by_county[("50", "nav")] == (4, 1, 6, 66.7) and by_county[("50", "jobbnorge")] == (5, 2, 6, 83.3)
     assert by_county[("03", "jobbnorge")] == (1, 0, 1, 100.0) and by_county[("32", "nav")] == (0, 0, 0, None)
     assert len(rows) == 15 * 2
+
+
+def test_migration_downgrades_and_upgrades(engine):
+    from alembic import command
+
+    from storage.db import alembic_config
+
+    def migrate(step, revision: str) -> None:
+        with engine.begin() as connection:
+            cfg = alembic_config(engine)
+            cfg.attributes["connection"] = connection
+            step(cfg, revision)
+
+    migrate(command.downgrade, "0003")
+    with engine.connect() as connection:
+        assert "v_coverage" not in {name for (name,) in connection.exec_driver_sql(
+            "SELECT table_name FROM information_schema.views" if engine.dialect.name == "postgresql"
+            else "SELECT name FROM sqlite_master WHERE type = 'view'")}
+    migrate(command.upgrade, "head")
+    with engine.connect() as connection:
+        assert view_columns(connection, "v_coverage") == list(COLUMNS)
