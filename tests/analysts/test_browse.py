@@ -35,6 +35,14 @@ def fetch(url: str, timeout: float = 30.0):
             time.sleep(0.3)
 
 
+def start_browse(database: Path, **streams) -> tuple[subprocess.Popen, int]:
+    """`munijobs browse` on a SQLite file, on a free 127.0.0.1 port: (process, port)."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}"}
+    return subprocess.Popen([sys.executable, "-m", "munijobs", "browse", "--port", str(port), "--no-open"],
+                            env=env, **streams), port
+
+
 def test_metadata_names_the_database():
     metadata = metadata_for("/data/munijobs.db")
     assert set(metadata["databases"]) == {"munijobs"}
@@ -46,10 +54,7 @@ def test_metadata_names_the_database():
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_serves_views_over_http(ads_engine, tmp_path):
     database = Path(ads_engine.url.database)
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}"}
-    process = subprocess.Popen([sys.executable, "-m", "munijobs", "browse", "--port", str(port), "--no-open"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process, port = start_browse(database, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}/{database.stem}"
         ads = fetch(f"{base}/v_ads.json?_shape=array&_size=max")

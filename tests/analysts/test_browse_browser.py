@@ -3,10 +3,8 @@ the column descriptions folded below the data."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from munijobs.analysts.dictionary import load_metadata
 from munijobs.items import JobPosting
 from storage.db import session_scope
 from storage.postings import store_batch
-from tests.analysts.test_browse import fetch, free_port
+from tests.analysts.test_browse import fetch, start_browse
 from tests.browser import chromium  # noqa: F401
 
 VIEWS = ["v_ads", "v_postings", "v_ad_history", "v_crawl_runs", "v_coverage"]
@@ -34,10 +32,7 @@ def datasette(ads_engine):
                                          county_code="50", description_text=LONG_TEXT,
                                          description_html=f"<p>{LONG_TEXT}</p>")])
     database = Path(ads_engine.url.database)
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}"}
-    process = subprocess.Popen([sys.executable, "-m", "munijobs", "browse", "--port", str(port), "--no-open"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process, port = start_browse(database, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         fetch(f"http://127.0.0.1:{port}/-/versions.json")
         yield f"http://127.0.0.1:{port}/{database.stem}"
