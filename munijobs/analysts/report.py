@@ -326,7 +326,7 @@ are UTC.</p>
 <p>{share} of the ads whose engagement type is known are temporary ({", ".join(TEMPORARY)}).</p>
 {temporary if data.temporary else ""}
 <h2>Coverage of the sources</h2>
-<p>{e(COVERAGE_NOTE)}</p>
+<p>{e(COVERAGE_NOTE)} Of the report's filters only the county and municipality apply here.</p>
 {coverage}
 <h2>Newest ads</h2>
 {newest}
