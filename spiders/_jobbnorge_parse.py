@@ -149,7 +149,8 @@ def _html_of(text: Any) -> str:
     if _HTML.search(value):
         return value
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", value) if p.strip()]
-    return "".join("<p>" + nh3.clean_text(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
+    return "".join("<p>" + "<br>".join(nh3.clean_text(line.strip()) for line in p.splitlines()) + "</p>"
+                   for p in paragraphs)
 
 
 def _heading(text: Any) -> str:

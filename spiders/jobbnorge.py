@@ -309,7 +309,10 @@ class JobbnorgeSpider(MunijobsSpider):
                 self.logger.warning("jobbnorge: Brønnøysund unavailable, %r decided by its name", name)
                 return Employer(ScopeDecision(MUNICIPAL, BY_NAME))
             raise
-        decision = decide_by_chain(list(chain)) if chain else decide_by_name(name, None)
+        if chain:
+            decision = decide_by_chain(list(chain))
+        else:
+            decision = ScopeDecision(suffix_scope, BY_NAME) if suffix_scope else decide_by_name(name, None)
         self._record(name, NameDecision(scope=decision.scope, method=decision.method,
                                         orgnr=chain[0].orgnr if chain else None))
         return Employer(decision, chain)
