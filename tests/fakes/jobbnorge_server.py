@@ -45,6 +45,8 @@ class Scenario:
     days: dict[str, list[int]]
     details: dict[str, dict[str, Any]]
     units: dict[str, dict[str, Any]]
+    subunits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Underenheter (the NAV fixtures' establishments), so that the NAV spider can use this register too."""
     record_changes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     """Field overrides of records by day (from that day on, for numeric days)."""
     detail_changes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -58,10 +60,11 @@ class Scenario:
     def from_files(cls, directory: Path = FIXTURES, **overrides: Any) -> Scenario:
         jobs = json.loads((directory / "jobs.json").read_text(encoding="utf-8"))
         details = json.loads((directory / "details.json").read_text(encoding="utf-8"))
-        units = json.loads((NAV_FIXTURES / "brreg.json").read_text(encoding="utf-8"))["enheter"]
-        units = units | json.loads((directory / "brreg.json").read_text(encoding="utf-8"))["enheter"]
+        nav_brreg = json.loads((NAV_FIXTURES / "brreg.json").read_text(encoding="utf-8"))
+        units = nav_brreg["enheter"] | json.loads((directory / "brreg.json").read_text(encoding="utf-8"))["enheter"]
         return cls(records=jobs["records"], days=jobs["days"], record_changes=jobs.get("changes", {}),
-                   details=details["details"], detail_changes=details.get("changes", {}), units=units, **overrides)
+                   details=details["details"], detail_changes=details.get("changes", {}), units=units,
+                   subunits=nav_brreg["underenheter"], **overrides)
 
     def _changed(self, changes: dict[str, dict[str, dict[str, Any]]], job_id: str) -> dict[str, Any]:
         merged: dict[str, Any] = {}
@@ -164,7 +167,7 @@ class FakeJobbnorge:
             return 200, json_type, self._search(query.get("navn", [""])[0])
         if path.startswith(BRREG_PREFIX + "/"):
             kind, _, orgnr = path.removeprefix(BRREG_PREFIX + "/").partition("/")
-            unit = self.scenario.units.get(orgnr) if kind == "enheter" else None
+            unit = {"enheter": self.scenario.units, "underenheter": self.scenario.subunits}.get(kind, {}).get(orgnr)
             if unit is None:
                 return 404, json_type, b'{"feilmelding": "Ingen enhet funnet"}'
             return 200, json_type, json.dumps(unit, ensure_ascii=False).encode()
