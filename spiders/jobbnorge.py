@@ -116,7 +116,7 @@ class JobbnorgeSpider(MunijobsSpider):
         self.scope = settings.get("EMPLOYER_SCOPE", EmployerScope.MUNICIPAL)
         self.detail_slots = asyncio.Semaphore(settings.getint("JOBBNORGE_DETAIL_CONCURRENCY", 2))
         self.brreg_url = settings.get("BRREG_API_URL")
-        self.resolver = EmployerResolver(self.brreg_url, self._fetch_brreg, self.engine)
+        self.resolver = EmployerResolver(self.brreg_url, self.fetch_brreg, self.engine)
         self.name_decisions: dict[str, NameDecision] = load_name_decisions(self.engine, SOURCE)
         self._unsaved_decisions: dict[str, NameDecision] = {}
         self._found_units: list[EmployerUnit] = []
@@ -143,19 +143,6 @@ class JobbnorgeSpider(MunijobsSpider):
         return await self.crawler.engine.download_async(
             Request(url, headers={"Accept": "application/json"}, dont_filter=True)
         )
-
-    async def _fetch_brreg(self, url: str) -> tuple[int, Any]:
-        self.crawler.stats.inc_value("jobbnorge/brreg_requests")
-        try:
-            response = await self._get(url)
-        except Exception as exc:
-            raise BrregUnavailable(f"{url}: {exc!r}") from exc
-        if response.status != 200:
-            return response.status, None
-        try:
-            return 200, response.json()
-        except ValueError as exc:
-            raise BrregUnavailable(f"malformed JSON from {url}") from exc
 
     def _list_unreachable(self, failure: Failure) -> None:
         self.fail(f"Jobbnorge list unreachable: {failure.request.url}: {failure.getErrorMessage()}; nothing closed")
@@ -300,7 +287,7 @@ class JobbnorgeSpider(MunijobsSpider):
             return Employer(ScopeDecision(known.scope, known.method, chain[-1] if chain else None), chain)
         query = _BRACKETS.sub(" ", organisation_part(name) or name)
         try:
-            unit = await search_unit_by_name(self.brreg_url, self._fetch_brreg, " ".join(query.split()))
+            unit = await search_unit_by_name(self.brreg_url, self.fetch_brreg, " ".join(query.split()))
             if unit is not None:
                 self._found_units.append(unit)
             chain = await self._chain_from(unit) if unit is not None else ()

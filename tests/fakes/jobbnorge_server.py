@@ -19,16 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.fakes.nav_server import BRREG_PREFIX, FakeNav, Fault, _handler_for
+from tests.fakes.nav_server import BRREG_PREFIX, FakeNav, Fault
 from tests.fakes.nav_server import FIXTURES as NAV_FIXTURES
 from tests.fakes.nav_server import Scenario as NavScenario
 
@@ -82,61 +79,12 @@ class Scenario:
         return changed or self.details.get(job_id)
 
 
-class FakeJobbnorge:
-    """The server state: the scenario, the request log and the HTTP server thread (same interface as FakeNav)."""
+class FakeJobbnorge(FakeNav):
+    """The server state, the request log (paths with their query) and the HTTP server thread, as FakeNav's."""
 
     def __init__(self, scenario: Scenario, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.scenario = scenario
-        self.lock = threading.Lock()
-        self.hits: Counter[str] = Counter()
-        self.log: list[tuple[float, str, dict[str, str]]] = []
-        self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
-    def brreg_url(self) -> str:
-        return self.base_url + BRREG_PREFIX
-
-    def start(self) -> FakeJobbnorge:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def __enter__(self) -> FakeJobbnorge:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def reset_counts(self) -> None:
-        with self.lock:
-            self.hits.clear()
-            self.log.clear()
-
-    def requests_to(self, prefix: str) -> list[tuple[float, str, dict[str, str]]]:
-        """Logged requests (path?query) that start with `prefix`."""
-        with self.lock:
-            return [entry for entry in self.log if entry[1].startswith(prefix)]
-
-    def detail_hits(self, job_id: int | str) -> int:
-        return self.hits[f"/api/joblisting?jobId={job_id}&languageId=1"]
-
-    def _fault(self, target: str) -> Fault | None:
-        with self.lock:
-            for fault in self.scenario.faults:
-                if fault.times > 0 and re.search(fault.path, target):
-                    fault.times -= 1
-                    return fault
-        return None
+        super().__init__(scenario, host, port)  # only answer() reads the scenario, and it is overridden here
+        self.scenario: Scenario = scenario
 
     def answer(self, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> tuple[int, dict, bytes]:
         """Status, headers and body for a GET."""

@@ -255,3 +255,13 @@ def test_the_cli_knows_the_source():
     from munijobs.cli import project_settings, spider_names
 
     assert {"nav", "jobbnorge"} <= set(spider_names(project_settings()))
+
+
+def test_the_schedule_runs_jobbnorge_every_half_hour_beside_nav():
+    from datetime import timedelta
+
+    from scheduler import load_schedule
+
+    sources = load_schedule(ROOT / "munijobs.toml").sources
+    assert sources["jobbnorge"].interval == timedelta(minutes=30)
+    assert sources["nav"].interval == timedelta(minutes=10)
