@@ -22,7 +22,9 @@ passed, else `withdrawn`. A list is complete when it parsed, its number of jobs 
 `last_complete_count`). An answer without jobCountTotal (older API versions answer a bare array; whether v3 always
 sends it is not documented) is judged by the half rule alone. A list that failed, was truncated or is suspicious
 closes nothing and fails the run (the `failing` health alert opens after three such runs); the postings it does list
-are still stored. If the list really halved, delete crawl state `last_complete_count` to accept it.
+are still stored. If the list really halved, delete crawl state `last_complete_count` to accept it. A run's
+`items_seen` counts every in-scope posting the list showed, unchanged ones included, so the health rules on item
+counts (`few_items`, `no_items`) judge the list, not the day's changes.
 A detail answering 404 or `isPublished: false` for a listed posting is logged and asked again next run; it never
 closes a posting by itself.
 
@@ -213,6 +215,7 @@ class JobbnorgeSpider(MunijobsSpider):
             return None
         if not self._needs_detail(job, known):
             stats.inc_value("jobbnorge/unchanged")
+            stats.inc_value("munijobs/items_seen")  # shown by the source, so seen, though nothing is yielded
             return None
         detail = await self._fetch_detail(job.id)
         if detail is None:

@@ -111,6 +111,7 @@ def test_two_days_store_close_and_ask_only_what_changed(database_url, fake):
     assert detail_requests(fake) == {"310013": 1, "310014": 1}  # asked again; nothing else
     assert not name_searches(fake)
     assert statuses(database_url)["310003"] == PostingStatus.WITHDRAWN
+    assert last_run(database_url).items_seen == 7  # the in-scope postings listed, though none was yielded
 
     fake.reset_counts()
     ok(crawl(database_url, fake, JOBBNORGE_REFRESH_DAYS="0"))  # every stored text is due for a refresh
