@@ -14,7 +14,8 @@ Brønnøysund name search (`{BRREG_API_URL}/enheter?navn=...`) for the organisat
 and chain found are stored (employer_orgnr, employer_parent_orgnr, employer_org_form), and the decision is cached
 per employer string like NAV's. With regardDepartmentAsEmployer the employer shown is "Department, Employer"; the
 department belongs to the employer string's organisation. When Brønnøysund is down, a name that says municipal is
-still decided by the name; any other posting waits for the next run (the run is partial).
+still decided by the name (its org number is filled in when the posting's text is next fetched); any other posting of
+an employer not decided before waits for the next run (the run is partial).
 
 Completeness rule (closing): a posting missing from a complete list is closed, `expired` when its deadline has
 passed, else `withdrawn`. A list is complete when it parsed, its number of jobs matches meta.jobCountTotal within
@@ -286,7 +287,10 @@ class JobbnorgeSpider(MunijobsSpider):
             return Employer(ScopeDecision(suffix_scope, BY_NAME))
         known = self.name_decisions.get(name)
         if known is not None and known.scope != AMBIGUOUS:
-            chain = await self._chain(known.orgnr) if known.orgnr else ()
+            try:
+                chain = await self._chain(known.orgnr) if known.orgnr else ()
+            except BrregUnavailable:  # a stale cached unit could not be refreshed: the known scope still holds
+                chain = ()
             return Employer(ScopeDecision(known.scope, known.method, chain[-1] if chain else None), chain)
         query = _BRACKETS.sub(" ", organisation_part(name) or name)
         try:
