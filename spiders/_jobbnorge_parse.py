@@ -203,6 +203,14 @@ def parse_detail(body: bytes, url: str, job_id: str) -> JobDetail:
     )
 
 
+def refresh_due(job_id: str, stored_at: datetime, now: datetime, refresh_age: timedelta) -> bool:
+    """Whether a stored text is old enough to fetch again: `refresh_age` stretched by 0-99 % by the posting's id.
+
+    The stretch spreads the refreshes of postings stored on one day over the following days.
+    """
+    return now - stored_at >= refresh_age * (1 + (int(job_id) % 100) / 100)
+
+
 def parse_date(value: Any) -> datetime | None:
     """Midnight Oslo time of a DD.MM.YYYY date; None for other values (e.g. «Løpende»)."""
     match = _DATE.match(value) if isinstance(value, str) else None

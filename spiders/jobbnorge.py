@@ -75,6 +75,7 @@ from spiders._jobbnorge_parse import (
     parse_detail,
     parse_job_list,
     posting_from_listing,
+    refresh_due,
 )
 from storage.employers import (
     AMBIGUOUS,
@@ -196,8 +197,7 @@ class JobbnorgeSpider(MunijobsSpider):
     def _needs_detail(self, job: ListedJob, known: dict[str, Any] | None) -> bool:
         if known is None or known.get("out") or known.get("fp") != job.fingerprint or not known.get("at"):
             return True
-        age_limit = self.refresh_age * (1 + (int(job.id) % 100) / 100)
-        return self.now - datetime.fromisoformat(known["at"]) >= age_limit
+        return refresh_due(job.id, datetime.fromisoformat(known["at"]), self.now, self.refresh_age)
 
     async def _handle(self, job: ListedJob, listed: dict[str, dict[str, Any]]) -> JobPosting | None:
         stats = self.crawler.stats

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,8 +18,9 @@ from spiders._jobbnorge_parse import (
     parse_detail,
     parse_job_list,
     posting_from_listing,
+    refresh_due,
 )
-from tests.fakes.jobbnorge_server import Scenario
+from tests.fakes.jobbnorge_server import Scenario, demo_nav_scenario
 
 URL = "https://publicapi.jobbnorge.example/v3/jobs?language=1"
 
@@ -163,3 +164,27 @@ def test_closing_events():
     assert (expired.status, expired.has_content, expired.closed_at) == ("expired", False, now)
     assert closing_event("310003", None, now).status == "withdrawn"
     assert closing_event("310001", datetime(2027, 1, 16, tzinfo=UTC), now).status == "withdrawn"
+
+
+def test_refresh_age_is_stretched_per_posting():
+    stored, week = datetime(2026, 11, 1, tzinfo=UTC), timedelta(days=7)
+    assert not refresh_due("310000", stored, stored + timedelta(days=6), week)
+    assert refresh_due("310000", stored, stored + week, week)  # id ending in 00: exactly the refresh age
+    assert not refresh_due("310050", stored, stored + timedelta(days=10), week)  # 50 %: after 10.5 days
+    assert refresh_due("310050", stored, stored + timedelta(days=10, hours=12), week)
+    assert not refresh_due("310099", stored, stored + timedelta(days=13), week)
+    assert refresh_due("310099", stored, stored + timedelta(days=14), week)
+
+
+def test_the_demo_has_a_cross_source_posting_and_a_nav_duplicate():
+    nav = demo_nav_scenario()
+    listed = {str(record["id"]) for record in Scenario.from_files().listed()}
+    contents = [content for versions in nav.details.values() for content in versions.values() if content]
+    linked = [c for c in contents if "jobbnorge.no" in (c.get("applicationUrl") or "") + (c.get("sourceurl") or "")]
+    assert len(linked) == 1 and linked[0]["applicationUrl"] == "https://jobseeker.jobbnorge.no/apply/310001"
+    assert "310001" in listed
+    twins = [c for c in contents if c["employer"]["name"] == "Leka kommune" and "Leka sykehjem" in c["title"]]
+    assert len(twins) == 2 and twins[0]["uuid"] != twins[1]["uuid"]
+    assert twins[1]["description"].startswith(twins[0]["description"][:-10])
+    entries = {entry["uuid"] for entry in nav.entries}
+    assert {twin["uuid"] for twin in twins} | {linked[0]["uuid"]} <= entries
