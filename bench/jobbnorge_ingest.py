@@ -202,7 +202,7 @@ def main() -> None:
         target = TARGETS.get(name)
         verdict = "" if target is None else f"  (target <= {target}: {'ok' if value <= target else 'MISSED'})"
         text = f"{value:12.3f}" if isinstance(value, float) else f"{value:12d}"
-        print(f"{name:36s} {text}{verdict}")
+        print(f"{name:40s} {text}{verdict}")
 
 
 if __name__ == "__main__":
