@@ -28,12 +28,14 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-demo: install ## crawl the bundled fixtures, served on 127.0.0.1, into demo.db: the whole flow without internet
+demo: install ## crawl the bundled NAV and Jobbnorge fixtures, served on 127.0.0.1 (ports DEMO_PORT and DEMO_PORT+1), into demo.db
 	@rm -f demo.db demo.db-wal demo.db-shm
-	@$(PY) -m tests.fakes.nav_server --port $(DEMO_PORT) & server=$$!; \
+	@jobbnorge=http://127.0.0.1:$$(( $(DEMO_PORT) + 1 )); \
+	$(PY) -m tests.fakes.jobbnorge_server --port $$(( $(DEMO_PORT) + 1 )) --nav-port $(DEMO_PORT) & server=$$!; \
 	trap "kill $$server" EXIT; sleep 1; \
 	DATABASE_URL=sqlite:///demo.db NAV_FEED_URL=http://127.0.0.1:$(DEMO_PORT)/nav NAV_FEED_LOOKBACK_DAYS=36500 \
-	BRREG_API_URL=http://127.0.0.1:$(DEMO_PORT)/brreg AUTOTHROTTLE_START_DELAY=0.1 RETRY_BACKOFF_BASE=0.1 \
+	JOBBNORGE_API_URL=$$jobbnorge JOBBNORGE_DETAIL_URL=$$jobbnorge BRREG_API_URL=$$jobbnorge/enhetsregisteret/api \
+	AUTOTHROTTLE_START_DELAY=0.1 RETRY_BACKOFF_BASE=0.1 \
 	$(MUNIJOBS) crawl --all; \
 	DATABASE_URL=sqlite:///demo.db $(MUNIJOBS) status || true; \
 	echo "demo.db is ready: try  DATABASE_URL=sqlite:///demo.db $(MUNIJOBS) export --format csv -o -"
@@ -43,6 +45,7 @@ bench: install ## benchmarks: print figures (see bench/)
 	$(PY) bench/normalise_accuracy.py
 	$(PY) bench/renormalise.py
 	$(PY) bench/nav_ingest.py
+	$(PY) bench/jobbnorge_ingest.py
 	$(PY) bench/export.py --rows 100000
 	$(PY) bench/coverage.py --rows 100000
 

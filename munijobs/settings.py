@@ -37,6 +37,14 @@ NAV_PAGE_SIZE = int(_env("NAV_PAGE_SIZE", "0"))
 """Entries per feed page; 0 means NAV's default (1000)."""
 NAV_MAX_PAGES = int(_env("NAV_MAX_PAGES", "0"))
 """Stop after this many feed pages (the next run resumes there); 0 means no limit."""
+JOBBNORGE_API_URL = _env("JOBBNORGE_API_URL", "https://publicapi.jobbnorge.no")
+"""Jobbnorge's public API: the list is {JOBBNORGE_API_URL}/v3/jobs?language=1."""
+JOBBNORGE_DETAIL_URL = _env("JOBBNORGE_DETAIL_URL", "https://id.jobbnorge.no")
+"""Jobbnorge's posting texts: {JOBBNORGE_DETAIL_URL}/api/joblisting?jobId=ID&languageId=1."""
+JOBBNORGE_REFRESH_DAYS = float(_env("JOBBNORGE_REFRESH_DAYS", "7"))
+"""Days after which an unchanged posting's text is fetched again (stretched by up to 99 % per posting)."""
+JOBBNORGE_DETAIL_CONCURRENCY = int(_env("JOBBNORGE_DETAIL_CONCURRENCY", "2"))
+"""Jobbnorge detail requests in flight at once (at most 2 by the politeness rule)."""
 BRREG_API_URL = _env("BRREG_API_URL", "https://data.brreg.no/enhetsregisteret/api")
 EMPLOYER_SCOPE = _env("EMPLOYER_SCOPE", "municipal")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import scrapy
 from sqlalchemy import Engine
 
+from spiders._brreg import BrregUnavailable
 from storage.db import get_engine
 
 
@@ -35,3 +37,22 @@ class MunijobsSpider(scrapy.Spider):
         """Count work left for the next run; the run is recorded as partial."""
         self.incomplete += count
         self.logger.log(logging.WARNING, "%s: incomplete: %s", self.name, reason)
+
+    async def fetch_brreg(self, url: str) -> tuple[int, Any]:
+        """GET a Brønnøysund URL through Scrapy (robots.txt, throttling, retries): (HTTP status, JSON or None).
+
+        Counted as stat `<spider>/brreg_requests`. Raises BrregUnavailable when the register cannot be asked or
+        answers malformed JSON.
+        """
+        self.crawler.stats.inc_value(f"{self.name}/brreg_requests")
+        request = scrapy.Request(url, headers={"Accept": "application/json"}, dont_filter=True)
+        try:
+            response = await self.crawler.engine.download_async(request)
+        except Exception as exc:
+            raise BrregUnavailable(f"{url}: {exc!r}") from exc
+        if response.status != 200:
+            return response.status, None
+        try:
+            return 200, response.json()
+        except ValueError as exc:
+            raise BrregUnavailable(f"malformed JSON from {url}") from exc

@@ -8,10 +8,12 @@ decides ("Leka kommune", "Ulvik herad", "Troms fylkeskommune", Sami and bilingua
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -37,9 +39,21 @@ BY_FEED_ENTRY = "feed_entry"
 PUBLIC_SECTOR = "Offentlig"
 _PRIVATE_SUFFIXES = frozenset({"AS", "ASA", "SA", "ANS", "DA", "ENK", "NUF", "A/S"})
 _PUBLIC_SUFFIXES = frozenset({"HF", "SF"})
-_MUNICIPALITY_WORDS = ("kommune", "herad", "suohkan", "gielda", "tjïelte", "kommuuni")
-_MUNICIPALITY_NAME = re.compile(rf"^(?P<place>.+?)\s+(?:{'|'.join(_MUNICIPALITY_WORDS)})(?=$|[\s,.;:(/–-])")
-_COUNTY_NAME = re.compile(r"^\S.*\s+fylkeskommune(?:\s*\([^)]*\))?$")
+_SAMI_WORDS = ("suohkan", "gielda", "tjïelte", "tjielte", "kommuuni")
+"""North, Lule and South Sami and Kven words for "municipality"; the place before them is often in the genitive."""
+_MUNICIPALITY_WORDS = ("kommune", "herad", *_SAMI_WORDS)
+_MUNICIPALITY_NAME = re.compile(
+    rf"^(?P<place>.+?)\s+(?P<word>{'|'.join(_MUNICIPALITY_WORDS)})(?=$|[\s,.;:(/–-])"
+)
+_COUNTY_WORDS = ("fylkeskommune", "fylkkagielda", "fylkkasuohkan", "fylhkentjïelte", "fylkentjïelte")
+_COUNTY_NAME = re.compile(rf"^\S.*\s+(?:{'|'.join(_COUNTY_WORDS)})(?:\s*\([^)]*\))?$")
+_MUNICIPAL_ENTERPRISE_SUFFIXES = frozenset({"IKS", "KF", "FKF"})
+"""Inter-municipal company, municipal and county-municipal enterprise: municipal by their form."""
+_NAME_PARTS = re.compile(r"\s*[,;]\s*|\s*\(\s*|\s*\)\s*")
+_SAMI_STEM_SLACK = 3
+"""Characters a Sami genitive may differ from the nominative at the end ("Guovdageainnu" / "Guovdageaidnu")."""
+FORMER_NAMES_FILE = "no_former_names.csv"
+NAME_SEARCH_SIZE = 20
 _ORGNR = re.compile(r"^\d{9}$")
 
 Fetch = Callable[[str], Awaitable[tuple[int, Any]]]
@@ -84,22 +98,70 @@ def scope_of_org_form(org_form: str | None) -> str:
 
 @cache
 def _municipality_name_forms() -> frozenset[str]:
-    return frozenset(form.lower() for m in codes.municipalities().values() for form in m.names)
+    """Current official name forms (bilingual and Sami ones included) and names of municipalities merged away."""
+    forms = {form.lower() for m in codes.municipalities().values() for form in m.names}
+    with (codes.DATA / FORMER_NAMES_FILE).open(encoding="utf-8", newline="") as fh:
+        forms.update(row["name"].lower() for row in csv.DictReader(fh) if row["kind"] == "municipality")
+    return frozenset(forms)
 
 
 def _normalised(name: str) -> str:
     return " ".join(name.replace("\u2013", "-").split()).lower()
 
 
-def is_municipal_name(name: str | None) -> bool:
-    """ "X kommune" / "X herad" (and Sami forms) for a known municipality name, or "X fylkeskommune (ABC)"."""
-    if not name:
-        return False
-    text = _normalised(name)
-    if _COUNTY_NAME.match(text):
+def _is_sami_genitive(place: str) -> bool:
+    """A Sami genitive of a known name form: "guovdageainnu" (Guovdageaidnu), "kárášjoga" (Kárášjohka)."""
+    for form in _municipality_name_forms():
+        stem = max(3, len(form) - _SAMI_STEM_SLACK)
+        if len(form) >= 4 and place[:stem] == form[:stem] and abs(len(place) - len(form)) <= _SAMI_STEM_SLACK:
+            return True
+    return False
+
+
+def _is_municipality_or_county(part: str) -> bool:
+    if _COUNTY_NAME.match(part):
         return True
-    match = _MUNICIPALITY_NAME.match(text)
-    return match is not None and match["place"] in _municipality_name_forms()
+    match = _MUNICIPALITY_NAME.match(part)
+    if match is None:
+        return False
+    place = match["place"]
+    return place in _municipality_name_forms() or (match["word"] in _SAMI_WORDS and _is_sami_genitive(place))
+
+
+def _has_enterprise_suffix(name: str) -> bool:
+    words = name.split()
+    return len(words) > 1 and words[-1].strip(".,") in _MUNICIPAL_ENTERPRISE_SUFFIXES
+
+
+def organisation_part(name: str | None) -> str | None:
+    """The part of an employer string that names a municipality or county municipality.
+
+    "Dalgård skole og ressurssenter, Trondheim kommune" gives "Trondheim kommune"; "Oslo kommune, Bydel Frogner"
+    gives "Oslo kommune"; "Finnmark fylkeskommune (FFK)" gives "Finnmark fylkeskommune (FFK)". None when no part does.
+    """
+    if not name:
+        return None
+    text = " ".join(name.split())
+    if _is_municipality_or_county(_normalised(text)):
+        match = _MUNICIPALITY_NAME.match(text.lower())
+        return text if match is None or _COUNTY_NAME.match(_normalised(text)) else text[: match.end()]
+    for part in _NAME_PARTS.split(text):
+        if part and _is_municipality_or_county(_normalised(part)):
+            return part
+    return None
+
+
+def is_municipal_name(name: str | None) -> bool:
+    """Whether the name alone shows a municipal employer.
+
+    Forms: "X kommune" / "X herad" / Sami "X suohkan", "X gielda", "X tjïelte" (genitives too) for a current or a
+    merged-away municipality ("Nøtterøy kommune"), bilingual names ("Trondheim - Tråante kommune"), "X fylkeskommune"
+    with an abbreviation ("Finnmark fylkeskommune (FFK)"), any of those as one part of the name ("Dalgård skole og
+    ressurssenter, Trondheim kommune", "Oslo kommune, Bydel Frogner"), and the suffixes IKS, KF and FKF.
+    """
+    if not name or not name.strip():
+        return False
+    return _has_enterprise_suffix(name.strip()) or organisation_part(name) is not None
 
 
 def scope_from_company_suffix(name: str | None) -> str | None:
@@ -124,6 +186,54 @@ def decide_by_name(name: str | None, sector: str | None) -> ScopeDecision:
     if is_municipal_name(name):
         return ScopeDecision(MUNICIPAL, BY_NAME)
     return ScopeDecision(PUBLIC if sector == PUBLIC_SECTOR else PRIVATE, BY_NAME)
+
+
+def name_search_url(base_url: str, name: str) -> str:
+    """Brønnøysund search of top units (enheter) by name."""
+    query = urllib.parse.urlencode({"navn": name, "size": NAME_SEARCH_SIZE})
+    return f"{base_url.rstrip('/')}/enheter?{query}"
+
+
+def _comparable(name: str) -> str:
+    """A name for comparison: lower case, no abbreviation in brackets, no trailing company form, no punctuation."""
+    text = re.sub(r"\([^)]*\)", " ", name.lower())
+    words = re.sub(r"[^\w\s-]", " ", text).split()
+    if len(words) > 1 and words[-1].upper() in (_MUNICIPAL_ENTERPRISE_SUFFIXES | _PRIVATE_SUFFIXES | _PUBLIC_SUFFIXES):
+        words = words[:-1]
+    return " ".join(words)
+
+
+def parse_name_search(data: Any) -> list[EmployerUnit]:
+    """The units of a Brønnøysund /enheter search answer (deleted units left out). Raises BrregUnavailable."""
+    if not isinstance(data, dict):
+        raise BrregUnavailable("malformed Brønnøysund search answer")
+    found = (data.get("_embedded") or {}).get("enheter") or []
+    if not isinstance(found, list):
+        raise BrregUnavailable("malformed Brønnøysund search answer")
+    return [parse_unit(unit, subunit=False) for unit in found if isinstance(unit, dict) and not unit.get("slettedato")]
+
+
+def best_name_match(name: str, units: list[EmployerUnit]) -> EmployerUnit | None:
+    """The unit whose name is the employer name (brackets, company form and case aside), filtered by org form.
+
+    Among several, municipal forms win over other public forms, and those over the rest; None when no name matches.
+    """
+    wanted = _comparable(name)
+    matches = [unit for unit in units if unit.name and _comparable(unit.name) == wanted]
+    rank = {MUNICIPAL: 0, PUBLIC: 1, PRIVATE: 2}
+    matches.sort(key=lambda unit: rank[scope_of_org_form(unit.org_form)])
+    return matches[0] if matches else None
+
+
+async def search_unit_by_name(base_url: str, fetch: Fetch, name: str) -> EmployerUnit | None:
+    """The Brønnøysund top unit named `name`, or None. Raises BrregUnavailable when Brønnøysund cannot be asked."""
+    status, data = await fetch(name_search_url(base_url, name))
+    if status in (400, 404):
+        return None
+    if status != 200:
+        raise BrregUnavailable(f"Brønnøysund answered HTTP {status} for a name search")
+    unit = best_name_match(name, parse_name_search(data))
+    return None if unit is None else replace(unit, fetched_at=datetime.now(UTC))
 
 
 def unit_url(base_url: str, orgnr: str, subunit: bool) -> str:

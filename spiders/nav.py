@@ -96,7 +96,7 @@ class NavSpider(MunijobsSpider):
         self.page_size = settings.getint("NAV_PAGE_SIZE", 0)
         self.max_pages = settings.getint("NAV_MAX_PAGES", 0)
         self.detail_slots = asyncio.Semaphore(settings.getint("NAV_DETAIL_CONCURRENCY", 4))
-        self.resolver = EmployerResolver(settings.get("BRREG_API_URL"), self._fetch_brreg, self.engine)
+        self.resolver = EmployerResolver(settings.get("BRREG_API_URL"), self.fetch_brreg, self.engine)
         self.name_decisions: dict[str, NameDecision] = load_name_decisions(self.engine, SOURCE)
         self.pending: set[str] = set(get_state(self.engine, SOURCE, PENDING_DETAILS, []))
         self.skipped_versions: dict[str, str] = dict(get_state(self.engine, SOURCE, SKIPPED_VERSIONS, {}))
@@ -187,21 +187,6 @@ class NavSpider(MunijobsSpider):
                 return response
             if not await self._renew_token(token):
                 raise Unauthorized(url)
-
-    async def _fetch_brreg(self, url: str) -> tuple[int, Any]:
-        self.crawler.stats.inc_value("nav/brreg_requests")
-        try:
-            response = await self.crawler.engine.download_async(
-                Request(url, headers={"Accept": "application/json"}, dont_filter=True)
-            )
-        except Exception as exc:
-            raise BrregUnavailable(f"{url}: {exc!r}") from exc
-        if response.status != 200:
-            return response.status, None
-        try:
-            return 200, response.json()
-        except ValueError as exc:
-            raise BrregUnavailable(f"malformed JSON from {url}") from exc
 
     # -- feed pages --------------------------------------------------------------------------------------------
 

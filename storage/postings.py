@@ -296,3 +296,11 @@ def load_postings(session: Session, postings: Sequence[Posting]) -> list[JobPost
         item.work_locations = [WorkLocationItem(**loc) for loc in locations[posting.id]]
         items.append(item)
     return items
+
+
+def open_postings(engine: Engine, source: str) -> dict[str, datetime | None]:
+    """The source's active postings: `expires_at` by source ad id (a complete list closes those it no longer has)."""
+    with Session(engine) as session:
+        query = select(Posting.source_ad_id, Posting.expires_at).where(Posting.source == source,
+                                                                      Posting.status == str(PostingStatus.ACTIVE))
+        return dict(session.execute(query).all())

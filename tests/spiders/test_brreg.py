@@ -11,13 +11,18 @@ import pytest
 from spiders._brreg import (
     BrregUnavailable,
     EmployerResolver,
+    best_name_match,
     decide_by_chain,
     decide_by_name,
     in_scope,
     is_municipal_name,
+    name_search_url,
+    organisation_part,
+    parse_name_search,
     parse_unit,
     scope_from_company_suffix,
     scope_of_org_form,
+    search_unit_by_name,
 )
 from storage.employers import (
     AMBIGUOUS,
@@ -29,9 +34,11 @@ from storage.employers import (
     save_name_decisions,
     save_units,
 )
+from tests.fakes.jobbnorge_server import FIXTURES as JOBBNORGE_FIXTURES
 from tests.fakes.nav_server import FIXTURES
 
 BRREG = json.loads((FIXTURES / "brreg.json").read_text(encoding="utf-8"))
+SEARCHABLE = json.loads((JOBBNORGE_FIXTURES / "brreg.json").read_text(encoding="utf-8"))["enheter"]
 BASE = "https://brreg.example/enhetsregisteret/api"
 
 
@@ -204,3 +211,112 @@ def test_name_decisions_turn_ambiguous_on_conflict(engine):
     save_name_decisions(engine, "nav", {"Leka kommune": NameDecision("municipal", "name")})
     decisions = load_name_decisions(engine, "nav")
     assert decisions["Kommune"].scope == AMBIGUOUS and decisions["Leka kommune"].method == "name"
+
+
+# -- scope by name: the forms real employer strings take (issue 13), each case labelled by its form ----------------
+
+MUNICIPAL_FORMS = {
+    "unit, X kommune": "Dalgård skole og ressurssenter, Trondheim kommune",
+    "bydel, X kommune": "Bydel Grorud, Oslo kommune",
+    "unit (X kommune)": "Helse og velferd (Trondheim kommune)",
+    "X kommune - unit": "Trondheim kommune - Helse og velferd",
+    "X herad, unit": "Ulvik herad, Ulvik skule",
+    "herad": "Kvam herad",
+    "merged away: Nøtterøy": "Nøtterøy kommune",
+    "merged away: Tjøme, unit first": "Tjøme sykehjem, Tjøme kommune",
+    "merged away: Hornindal": "Hornindal kommune",
+    "IKS with abbreviation": "Nedre Romerike Avløpsselskap (NRA) IKS",
+    "IKS": "Salten Brann IKS",
+    "KF": "Kristiansand Havn KF",
+    "FKF": "Vestfold fylkeskommunale eiendom FKF",
+    "fylkeskommune (FFK)": "Finnmark fylkeskommune (FFK)",
+    "fylkeskommune (TFK), unit": "Tromsø maritime skole, Troms fylkeskommune (TFK)",
+    "fylkeskommune": "Innlandet fylkeskommune",
+    "Sami county word": "Finnmárkku fylkkagielda",
+    "North Sami genitive": "Guovdageainnu suohkan",
+    "North Sami gielda": "Kárášjoga gielda",
+    "North Sami, short name": "Deanu gielda",
+    "South Sami": "Snåasen tjïelte",
+    "bilingual official name": "Trondheim - Tråante kommune",
+    "bilingual, Sami first": "Snåase - Snåsa kommune",
+    "upper case": "NØTTERØY KOMMUNE",
+}
+NOT_MUNICIPAL_FORMS = {
+    "the bare word": "Kommune",
+    "unit only": "Kirkenes Tannklinikk",
+    "unknown place": "Atlantis kommune",
+    "unknown place, Sami word": "Atlantis suohkan",
+    "kommunal as an adjective": "Kommunal Landspensjonskasse",
+    "kommunale as an adjective": "Tromsø kommunale boligstiftelse",
+    "association of municipalities": "Kommunenes Sentralforbund",
+    "state": "Universitetet i Bergen",
+    "health enterprise": "Helse Bergen HF",
+    "company form": "KS Bedrift AS",
+    "IKS alone": "IKS",
+}
+
+
+@pytest.mark.parametrize("name", MUNICIPAL_FORMS.values(), ids=MUNICIPAL_FORMS.keys())
+def test_municipal_name_forms(name):
+    assert is_municipal_name(name)
+    assert decide_by_name(name, None).scope == "municipal"
+
+
+@pytest.mark.parametrize("name", NOT_MUNICIPAL_FORMS.values(), ids=NOT_MUNICIPAL_FORMS.keys())
+def test_not_municipal_name_forms(name):
+    assert not is_municipal_name(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "part"),
+    [
+        ("Dalgård skole og ressurssenter, Trondheim kommune", "Trondheim kommune"),
+        ("Oslo kommune, Bydel Frogner", "Oslo kommune"),
+        ("Trondheim kommune - Helse og velferd", "Trondheim kommune"),
+        ("Finnmark fylkeskommune (FFK)", "Finnmark fylkeskommune (FFK)"),
+        ("Helse og velferd (Trondheim kommune)", "Trondheim kommune"),
+        ("Nedre Romerike Avløpsselskap (NRA) IKS", None),
+        ("Kirkenes Tannklinikk", None),
+    ],
+)
+def test_organisation_part_names_the_municipality(name, part):
+    assert organisation_part(name) == part
+
+
+def test_name_search_url_and_answer():
+    assert name_search_url(BASE + "/", "Bergen kommune") == f"{BASE}/enheter?navn=Bergen+kommune&size=20"
+    answer = {"_embedded": {"enheter": [SEARCHABLE["930000003"], SEARCHABLE["930000013"]]}, "page": {}}
+    units = parse_name_search(answer)
+    assert [unit.orgnr for unit in units] == ["930000003"]  # the deleted namesake is left out
+    assert parse_name_search({"page": {"totalElements": 0}}) == []
+    with pytest.raises(BrregUnavailable):
+        parse_name_search([])
+
+
+def test_best_name_match_needs_the_same_name_and_prefers_municipal_forms():
+    units = [parse_unit(SEARCHABLE[orgnr], subunit=False) for orgnr in ("930000007", "930000017", "930000004")]
+    assert best_name_match("Bergen kommune", units).orgnr == "930000007"  # not BERGEN KOMMUNE EIENDOM
+    assert best_name_match("Nedre Romerike Avløpsselskap (NRA) IKS", units).orgnr == "930000004"
+    assert best_name_match("Nedre Romerike Avløpsselskap", units).orgnr == "930000004"
+    assert best_name_match("Bergen", units) is None
+    private_namesake = parse_unit({**SEARCHABLE["930000007"], "organisasjonsnummer": "930000099",
+                                   "organisasjonsform": {"kode": "AS"}}, subunit=False)
+    assert best_name_match("Bergen kommune", [private_namesake, *units]).orgnr == "930000007"
+
+
+def test_search_unit_by_name_asks_brreg_once_and_reports_outages():
+    asked: list[str] = []
+
+    def fetcher(status: int, data):
+        async def fetch(url: str):
+            asked.append(url)
+            return status, data
+        return fetch
+
+    answer = {"_embedded": {"enheter": [SEARCHABLE["930000008"]]}}
+    unit = asyncio.run(search_unit_by_name(BASE, fetcher(200, answer), "Stiftelsen Kanvas"))
+    assert (unit.orgnr, unit.org_form, unit.fetched_at is not None) == ("930000008", "STI", True)
+    assert asked == [f"{BASE}/enheter?navn=Stiftelsen+Kanvas&size=20"]
+    assert asyncio.run(search_unit_by_name(BASE, fetcher(200, {}), "Kirkenes Tannklinikk")) is None
+    with pytest.raises(BrregUnavailable):
+        asyncio.run(search_unit_by_name(BASE, fetcher(503, None), "Stiftelsen Kanvas"))
