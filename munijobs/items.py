@@ -56,6 +56,16 @@ class OccupationCode:
 
 
 @dataclass(kw_only=True)
+class ContactPerson:
+    """A contact person the source lists for an ad: used only to mask them in the ad's texts, never stored."""
+
+    name: str | None = None
+    title: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(kw_only=True)
 class JobPosting:
     """One job ad as published by one source (NAV, Jobbnorge, ...)."""
 
@@ -106,6 +116,8 @@ class JobPosting:
     """Ad text as HTML, as given. Stored apart; never exported."""
     description_text: str | None = None
     """Clean plain text of the ad, paragraphs kept, e-mail addresses and phone numbers masked."""
+    contacts: list[ContactPerson] = field(default_factory=list)
+    """Contact persons as the source lists them; the normaliser masks them in every text, then empties this list."""
 
     occupations: list[OccupationCode] = field(default_factory=list)
     """Occupation codes as given by the source."""

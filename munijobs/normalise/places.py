@@ -178,3 +178,10 @@ def resolve_municipality(
         shared_county.pop() if len(shared_county) == 1 else None,
         f"ambiguous municipality name {name!r}: {codes_found}",
     )
+
+
+def is_place_name(name: str) -> bool:
+    """True when `name` is the name of a municipality or county (current, former, bilingual; any case)."""
+    exact, folded = _municipality_index()
+    key = _key(name)
+    return key in exact or key in _county_index() or _folded(key) in folded

@@ -11,7 +11,7 @@ from munijobs.normalise.language import detect_language
 from munijobs.normalise.occupation import best_styrk
 from munijobs.normalise.percent import derive_extent, parse_job_percent, parse_percent_field
 from munijobs.normalise.places import resolve_municipality
-from munijobs.normalise.privacy import mask_personal_data
+from munijobs.normalise.privacy import mask_personal_data, mask_posting
 from munijobs.normalise.salary import parse_salary
 from munijobs.normalise.text import clean_text, html_to_text, repair_glued_text
 
@@ -32,8 +32,11 @@ def _positions(raw: str | None, from_text: int | None) -> int | None:
 def normalise_posting(posting: JobPosting) -> JobPosting:
     """Fill every normalised field of `posting` from its raw fields (in place; returns it). Pure: no I/O."""
     notes: dict[str, Any] = {}
+    mask_posting(posting, notes)
     text = _clean_description(posting)
-    posting.description_text = mask_personal_data(text) or None
+    if not (posting.description_html and posting.description_html.strip()):
+        text = mask_personal_data(text)
+    posting.description_text = text or None
     headings = " | ".join(dict.fromkeys(t.strip() for t in (posting.title, posting.job_title) if t and t.strip()))
 
     structured = parse_percent_field(posting.job_percent_raw)
