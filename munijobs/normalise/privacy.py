@@ -82,7 +82,8 @@ CONTACT_TRIGGERS = (
 """Lower-case words of a sentence about whom to contact; names are looked for only in such sentences and blocks."""
 _NEWLINE = re.compile("\n")
 NOT_NAME_WORDS = word_set(
-    """kommune kommunen kommunes fylkeskommune fylkeskommunen fylke fylket herad heradet kommunal kommunale
+    """kommune kommunen kommunes kommunens fylkeskommunens nettside nettsider nettsidene nettstad heimeside
+    hjemmeside fylkeskommune fylkeskommunen fylke fylket herad heradet kommunal kommunale
     stat staten statens direktorat direktoratet departement departementet etat etaten
     skole skolen skule skulen skoler skular barnehage barnehagen barnehagar barnehager sfo
     sykehjem sykehjemmet sjukeheim sjukeheimen omsorgssenter bo- bofellesskap bustad bolig boliger
