@@ -72,16 +72,21 @@ def masking(cases: list[Case]) -> None:
         masked = actual_fields(case)["text"]
         for kind, items in case.labels.items():
             for item in items:
-                total[kind] += 1
+                kinds = [kind, f"{kind} (late set)"] if case.note.startswith(LATE_SET) else [kind]
+                total.update(kinds)
                 ok = survives(kind, item, masked) == (kind == "kept")
-                found[kind] += ok
-                if not ok:
+                if ok:
+                    found.update(kinds)
+                else:
                     misses.append(f"  line {case.line} {kind}: {item!r} -> {masked!r}")
     print(f"\n{'masking':<32} {'right':>6} {'total':>6} {'rate':>9}")
-    for kind, label in (("names", "recall names"), ("phones", "recall phones"), ("emails", "recall e-mails")):
-        print(f"{label:<32} {found[kind]:>6} {total[kind]:>6} {found[kind] / max(1, total[kind]):>9.1%}")
-    wrong = total["kept"] - found["kept"]
-    print(f"{'false masking (kept masked)':<32} {wrong:>6} {total['kept']:>6} {wrong / max(1, total['kept']):>9.1%}")
+    for late in ("", " (late set)"):
+        for kind, label in (("names", "recall names"), ("phones", "recall phones"), ("emails", "recall e-mails")):
+            key = kind + late
+            print(f"{label + late:<32} {found[key]:>6} {total[key]:>6} {found[key] / max(1, total[key]):>9.1%}")
+        key = "kept" + late
+        wrong = total[key] - found[key]
+        print(f"{'false masking' + late:<32} {wrong:>6} {total[key]:>6} {wrong / max(1, total[key]):>9.1%}")
     if misses:
         print("masking misses:", *misses, sep="\n")
 

@@ -115,13 +115,15 @@ NOT_NAME_SUFFIXES = (
     "isk", "lig", "leg", "ende", "tjeneste", "teneste", "fylke", "fylket", "byen", "bygda", "forbundet",
     "foreningen", "forening", "laget", "selskapet", "selskap", "rådet", "styret", "utvalget", "prosjektet", "vesen",
     "verket", "banken", "gruppen", "gruppa", "drift", "service", "eiendom", "energi", "kraft", "transport",
-    "renovasjon", "miljø", "kontor", "klinikk", "klinikken",
+    "renovasjon", "miljø", "kontor", "klinikk", "klinikken", "sentral", "sentralen", "havn", "hamn", "hallen",
+    "museum", "museet", "teater", "teatret", "kirke", "kyrkje",
 )
 """Endings of words that are units, places, jobs or adjectives rather than names ("Helsehuset", "Avdelingsleder")."""
 NOT_NAME_FIRST = SENTENCE_STARTERS | word_set(
     """Kontakt Kontaktperson Kontaktpersoner Kontaktpersonar Kontaktinformasjon Spørsmål Spørsmål Ring Ta Telefon
     Tlf Mobil Mob Epost E-post Tittel Stilling Navn Namn Adresse Org Ved Hos Eller Send Søk Søknader Nærmere
-    Nærmare Ytterligere Opplysninger Opplysningar Informasjon Questions Contact Please Dr Mr Mrs Ms Fru Herr"""
+    Nærmare Ytterligere Opplysninger Opplysningar Informasjon Questions Contact Please Dr Mr Mrs Ms Fru Herr
+    Hilsen Helsing Vennlig Venleg Mvh Beste Velkommen Velkomen"""
 )
 """Capitalised words that start or end a sentence or a label, cut from the edges of a run before it is judged."""
 _ABBREVIATIONS = word_set("tlf tel mob nr ca evt ev jf pr kl bl f eks mv osv dvs inkl avd st ref org")
