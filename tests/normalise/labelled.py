@@ -123,6 +123,7 @@ def build_posting(i: dict[str, Any]) -> JobPosting:
     fields = dict(i)
     fields["work_locations"] = [WorkLocation(**loc) for loc in fields.get("work_locations", [])]
     fields["occupations"] = [OccupationCode(**o) for o in fields.get("occupations", [])]
+    fields["contacts"] = [ContactPerson(**c) for c in fields.get("contacts", [])]
     fields["published_at"] = _published(fields.get("published_at"))
     return JobPosting(source="test", source_ad_id="case", **fields)
 
