@@ -8,7 +8,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from munijobs import codes
 
@@ -180,6 +180,7 @@ def resolve_municipality(
     )
 
 
+@lru_cache(maxsize=4096)
 def is_place_name(name: str) -> bool:
     """True when `name` is the name of a municipality or county (current, former, bilingual; any case)."""
     exact, folded = _municipality_index()

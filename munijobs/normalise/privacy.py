@@ -22,9 +22,9 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 import phonenumbers
 
@@ -210,7 +210,7 @@ def _name_variants(name: str) -> list[str]:
 
 @cache
 def _is_common_word(word: str) -> bool:
-    lower = lowered(word)
+    lower = word.lower()
     return lower in NOT_NAME_WORDS or word in NOT_NAME_FIRST or is_place_name(word)
 
 
@@ -245,14 +245,15 @@ def _contact_spans(text: str, contacts: Iterable[ContactPerson]) -> list[_Span]:
     return spans
 
 
+@lru_cache(maxsize=4096)
 def _is_name_word(word: str) -> bool:
     """False for a capitalised word that belongs to an employer, unit, place, job or sentence rather than a name."""
     if word in NOT_NAME_FIRST:
         return False
-    lower = lowered(word).rstrip(".")
+    lower = word.lower().rstrip(".")
     if lower in NOT_NAME_WORDS or (len(lower) > 3 and lower.endswith(NOT_NAME_SUFFIXES)):
         return False
-    return not any(lowered(part) in NOT_NAME_WORDS for part in word.split("-"))
+    return not any(part.lower() in NOT_NAME_WORDS for part in word.split("-"))
 
 
 def _names_in(text: str, start: int, end: int) -> list[_Span]:
@@ -294,7 +295,7 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     while word_start > 0 and text[word_start - 1].isalpha():
         word_start -= 1
     word = text[word_start:dot]
-    return lowered(word) in _ABBREVIATIONS or (len(word) == 1 and word.isupper())
+    return word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper())
 
 
 def _line_starts(text: str) -> list[int]:
@@ -389,9 +390,8 @@ _LINK = re.compile(r"""(?P<scheme>mailto:|tel:|callto:|sms:)[^"'\s>]*""", re.IGN
 _LINE_TAGS = BLOCK_TAGS | {"td", "th"}
 
 
-@dataclass(frozen=True)
-class _Segment:
-    """A piece of the plain text of an HTML fragment and where it comes from in the fragment."""
+class _Segment(NamedTuple):
+    """A piece of the plain text of an HTML fragment and where it comes from in it (a tuple: many are made)."""
 
     plain: int
     html: int
