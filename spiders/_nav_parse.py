@@ -245,7 +245,7 @@ def employer_of(content: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def posting_from_detail(detail: AdDetail, entry_modified_at: datetime | None = None) -> JobPosting:
-    """Map an active ad's content onto a JobPosting (raw side only; contacts dropped).
+    """Map an active ad's content onto a JobPosting (raw side only; contacts only for the normaliser to mask).
 
     Employer resolution fields (parent org number, org form, scope method) are left for the spider.
     """

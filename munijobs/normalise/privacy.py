@@ -55,7 +55,7 @@ _DIGIT_GROUPS = re.compile(r"\d+")
 _DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})")
 NOT_PHONE_CONTEXT = re.compile(
     r"\b(?:org(?:anisasjons)?\.?\s*-?\s*n(?:umme)?r|foretaks(?:nummer|nr)|konto(?:nummer|nr)?"
-    r"|ref(?:eranse)?(?:nr|nummer)?|saks?(?:nr|nummer)|arkiv(?:sak)?(?:nr|nummer)?|stillings?(?:nr|nummer|id)|annonse(?:nr|id)|id|kr|nok"
+    r"|ref(?:eranse)?(?:nr|nummer)?|(?:prosjekt|faktura|kunde|ordre)(?:nr|nummer)|saks?(?:nr|nummer)|arkiv(?:sak)?(?:nr|nummer)?|stillings?(?:nr|nummer|id)|annonse(?:nr|id)|id|kr|nok"
     r"|dato|frist|postboks|pb)\.?\s*:?\s*$",
     re.IGNORECASE,
 )
@@ -135,6 +135,8 @@ _BLOCK_REACH = 3
 
 @dataclass(frozen=True)
 class _Span:
+    """Characters start:end of a text are personal data, to be replaced by `mask`."""
+
     start: int
     end: int
     mask: str
