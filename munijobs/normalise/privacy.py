@@ -69,8 +69,11 @@ _NAME_WORD = rf"[{_UPPER}][{_LOWER}]+(?:['’][{_LOWER}]+)?(?:-[{_UPPER}][{_LOWE
 _PARTICLE = r"(?:van|von|der|den|de|da|di|af|la|le|ter|bin)"
 _NAME_PART = rf"(?:{_NAME_WORD}|[{_UPPER}]\.)"
 _GAP = rf"[ \u00a0]+(?:{_PARTICLE}[ \u00a0]+)*"
-_NAME = re.compile(rf"(?<![\w@.\-\[]){_NAME_PART}(?:{_GAP}{_NAME_PART}){{1,5}}(?![\w@\-])")
-"""Two to six capitalised words (particles such as "van der" and initials allowed between them)."""
+_NAME = re.compile(rf"(?<![\w@.\-\[]){_NAME_PART}(?:{_GAP}{_NAME_PART})+(?![\w@\-])")
+"""Two or more capitalised words (particles such as "van der" and initials allowed between them)."""
+MAX_NAME_WORDS = 5
+"""A longer run of capitalised words is a flattened list or heading ("Journalistikk Kommunikasjon Språk Norsk ..."),
+not a name."""
 _NAME_TOKEN = re.compile(_NAME_PART)
 
 CONTACT_TRIGGERS = (
@@ -97,7 +100,7 @@ NOT_NAME_WORDS = word_set(
     nav hr ikt it klp kommunehuset rådhuset rådhus servicetorg servicetorget innbyggertorg innbyggertorget
     bibliotek biblioteket museum museet kirke kirken kyrkje kyrkja menighet sokn
     nord sør øst vest nordre søndre vestre austre østre indre ytre øvre nedre midt store lille nye gamle
-    norge noreg norway oslo
+    norge noreg norway oslo norsk engelsk samisk svensk dansk tysk fransk spansk polsk
     pedagogisk faglig fagleg klinisk sosial sosialt
     microsoft teams office windows linkedin facebook instagram webcruiter jobbnorge visma finn
     mandag tirsdag onsdag torsdag fredag lørdag søndag måndag tysdag januar februar mars april mai juni juli
@@ -116,7 +119,8 @@ NOT_NAME_SUFFIXES = (
     "foreningen", "forening", "laget", "selskapet", "selskap", "rådet", "styret", "utvalget", "prosjektet", "vesen",
     "verket", "banken", "gruppen", "gruppa", "drift", "service", "eiendom", "energi", "kraft", "transport",
     "renovasjon", "miljø", "kontor", "klinikk", "klinikken", "sentral", "sentralen", "havn", "hamn", "hallen",
-    "museum", "museet", "teater", "teatret", "kirke", "kyrkje",
+    "museum", "museet", "teater", "teatret", "kirke", "kyrkje", "sjon", "sjonen", "heten", "skap", "skapet", "ikk",
+    "ikken", "grad", "utdanning", "fag", "faget",
 )
 """Endings of words that are units, places, jobs or adjectives rather than names ("Helsehuset", "Avdelingsleder")."""
 NOT_NAME_FIRST = SENTENCE_STARTERS | word_set(
@@ -263,7 +267,10 @@ def _names_in(text: str, start: int, end: int) -> list[_Span]:
     spans = []
     for run in _NAME.finditer(text, start, end):
         words: list[list[re.Match[str]]] = [[]]
-        for token in _NAME_TOKEN.finditer(text, run.start(), run.end()):
+        tokens = list(_NAME_TOKEN.finditer(text, run.start(), run.end()))
+        if sum(_is_name_word(token.group(0)) for token in tokens) > MAX_NAME_WORDS:
+            continue
+        for token in tokens:
             if _is_name_word(token.group(0)):
                 words[-1].append(token)
             elif words[-1]:
@@ -311,7 +318,8 @@ def _phrase_and_block_names(text: str, masked: list[_Span]) -> list[_Span]:
     for trigger in CONTACT_TRIGGERS:
         found = lower.find(trigger)
         while found >= 0:
-            marks.append(found)
+            if not (trigger[0].isalpha() and found and lower[found - 1].isalpha()):  # "ring", not "erfaring"
+                marks.append(found)
             found = lower.find(trigger, found + 1)
     if not marks:
         return []
