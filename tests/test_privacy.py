@@ -134,7 +134,13 @@ def unmasked(title: str) -> JobPosting:
                       application_url="mailto:post.brann@salten.example")
 
 
-def test_db_upgrade_masks_what_is_stored_without_history(engine):
+def search_hits(engine, monkeypatch, query: str) -> int:
+    """Ads `munijobs search` finds for `query` (CSV lines after the header)."""
+    result = invoke(engine.url.render_as_string(hide_password=False), monkeypatch, "search", query, "--format", "csv")
+    return max(0, result.stdout.strip().count("\n"))
+
+
+def test_db_upgrade_masks_what_is_stored_without_history(engine, monkeypatch):
     with Session(engine) as session, session.begin():
         store_batch(session, [unmasked("Sykepleier")], now=datetime(2026, 10, 1, tzinfo=UTC))
     with Session(engine) as session, session.begin():
@@ -143,6 +149,7 @@ def test_db_upgrade_masks_what_is_stored_without_history(engine):
     with Session(engine) as session:
         history = session.scalar(select(func.count()).select_from(PostingChange))
     assert history > 0 and leaks(all_text(engine))  # the old state: contacts everywhere
+    assert search_hits(engine, monkeypatch, "Moholt") == search_hits(engine, monkeypatch, "Bakketun") == 1
 
     with engine.begin() as connection:  # back to before the masking migration (its downgrade keeps data), then up
         config = alembic_config(engine)
@@ -151,6 +158,8 @@ def test_db_upgrade_masks_what_is_stored_without_history(engine):
     upgrade(engine)
 
     assert leaks(all_text(engine)) == []
+    assert search_hits(engine, monkeypatch, "Moholt") == search_hits(engine, monkeypatch, "Bakketun") == 0
+    assert search_hits(engine, monkeypatch, "Sykepleier") == 1  # the index still holds the rest
     with Session(engine) as session:
         posting = session.scalars(select(Posting)).one()
         html = session.get(PostingRaw, posting.id).description_html
