@@ -115,7 +115,7 @@ class JobPosting:
     description_html: str | None = None
     """Ad text as HTML, as given, contact persons masked by the normaliser. Stored apart; never exported."""
     description_text: str | None = None
-    """Clean plain text of the ad, paragraphs kept, contact persons' names, phones and e-mails masked."""
+    """Clean plain text of the ad, paragraphs kept, e-mail addresses and phone numbers masked."""
     contacts: list[ContactPerson] = field(default_factory=list)
     """Contact persons as the source lists them; the normaliser masks them in every text, then empties this list."""
 
