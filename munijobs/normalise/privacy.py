@@ -205,8 +205,13 @@ def _digits_pattern(phone: str) -> str | None:
 
 
 def _name_variants(name: str) -> list[str]:
-    """A contact's full name, first and last name alone together, and each part that is not a place or a word."""
-    words = name.split()
+    """A contact's full name, first and last name alone together, and each part that is not a place or a word.
+
+    Nothing for a contact that is a unit rather than a person ("Servicetorget", "Personalavdelingen, Leka kommune").
+    """
+    words = name.replace(",", " ").split()
+    if any(_is_unit_word(word) for word in words):
+        return []
     variants = [" ".join(words)]
     if len(words) > 2:
         variants.append(f"{words[0]} {words[-1]}")
@@ -254,12 +259,16 @@ def _contact_spans(text: str, contacts: Iterable[ContactPerson]) -> list[_Span]:
 @lru_cache(maxsize=4096)
 def _is_name_word(word: str) -> bool:
     """False for a capitalised word that belongs to an employer, unit, place, job or sentence rather than a name."""
-    if word in NOT_NAME_FIRST:
-        return False
+    return word not in NOT_NAME_FIRST and not _is_unit_word(word)
+
+
+@lru_cache(maxsize=4096)
+def _is_unit_word(word: str) -> bool:
+    """True for a word of an employer, unit, place, job or date ("kommune", "Helsehuset", "Avdelingsleder")."""
     lower = word.lower().rstrip(".")
     if lower in NOT_NAME_WORDS or (len(lower) > 3 and lower.endswith(NOT_NAME_SUFFIXES)):
-        return False
-    return not any(part.lower() in NOT_NAME_WORDS for part in word.split("-"))
+        return True
+    return any(part.lower() in NOT_NAME_WORDS for part in word.split("-"))
 
 
 def _names_in(text: str, start: int, end: int) -> list[_Span]:
