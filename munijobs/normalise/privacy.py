@@ -89,7 +89,7 @@ NOT_NAME_WORDS = word_set(
     hjemmeside fylkeskommune fylkeskommunen fylke fylket herad heradet kommunal kommunale
     stat staten statens direktorat direktoratet departement departementet etat etaten
     skole skolen skule skulen skoler skular barnehage barnehagen barnehagar barnehager sfo
-    sykehjem sykehjemmet sjukeheim sjukeheimen omsorgssenter bo- bofellesskap bustad bolig boliger
+    sykehjem sykehjemmet sjukeheim sjukeheimen omsorgssenter bofellesskap bustad bolig boliger
     senter senteret sentrum center centre hus huset heim heimen hjem hjemmet
     tjeneste tjenesten tjenester tenesta teneste tenester avdeling avdelingen avdelinga avdelingar
     enhet enheten eining eininga seksjon seksjonen kontor kontoret kontora sekretariat sekretariatet
@@ -102,7 +102,7 @@ NOT_NAME_WORDS = word_set(
     nord sør øst vest nordre søndre vestre austre østre indre ytre øvre nedre midt store lille nye gamle
     norge noreg norway oslo norsk engelsk samisk svensk dansk tysk fransk spansk polsk
     pedagogisk faglig fagleg klinisk sosial sosialt
-    microsoft teams office windows linkedin facebook instagram webcruiter jobbnorge visma finn
+    microsoft teams office windows linkedin facebook instagram webcruiter jobbnorge visma
     mandag tirsdag onsdag torsdag fredag lørdag søndag måndag tysdag januar februar mars april mai juni juli
     august september oktober november desember"""
 )
@@ -124,7 +124,7 @@ NOT_NAME_SUFFIXES = (
 )
 """Endings of words that are units, places, jobs or adjectives rather than names ("Helsehuset", "Avdelingsleder")."""
 NOT_NAME_FIRST = SENTENCE_STARTERS | word_set(
-    """Kontakt Kontaktperson Kontaktpersoner Kontaktpersonar Kontaktinformasjon Spørsmål Spørsmål Ring Ta Telefon
+    """Kontakt Kontaktperson Kontaktpersoner Kontaktpersonar Kontaktinformasjon Spørsmål Ring Ta Telefon
     Tlf Mobil Mob Epost E-post Tittel Stilling Navn Namn Adresse Org Ved Hos Eller Send Søk Søknader Nærmere
     Nærmare Ytterligere Opplysninger Opplysningar Informasjon Questions Contact Please Dr Mr Mrs Ms Fru Herr
     Hilsen Helsing Vennlig Venleg Mvh Beste Velkommen Velkomen"""
