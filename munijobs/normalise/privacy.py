@@ -75,12 +75,17 @@ MAX_NAME_WORDS = 5
 """A longer run of capitalised words is a flattened list or heading ("Journalistikk Kommunikasjon Språk Norsk ..."),
 not a name."""
 _NAME_TOKEN = re.compile(_NAME_PART)
+_LABELLED_FIRST_NAME = re.compile(
+    rf"(?i:kontaktperson(?:er|ar)?|kontakt|kontaktinformasjon|contact)[ \t]*:[ \t]*(?:[{_LOWER}-]+[ \t]+){{0,2}}"
+    rf"(?P<name>{_NAME_WORD})(?=[ \t]*(?:[,(/\n]|[-–][ \t]|$))"
+)
+"""A lone first name right after a contact label ("Kontaktperson: Kari, tlf. ..."): a name, unless a unit's word."""
 
 CONTACT_TRIGGERS = (
     "kontakt", "rettes", "rettast", "retta ", "rettet ", "spørsmål", "opplysning", "informasjon",
     "henvend", "ring ", "tlf", "telefon", "mobil", "mob.", "mob:", "e-post", "epost", "e-mail", "email", "questions",
     "contact", "@", "[navn]", "[telefon]", "[e-post]", "kan nås", "treffes", "svarer på", "fås ved", "fås hos",
-    "få ved", "gis av", "gjevast av", "gis ved", "vite meir", "vite mer",
+    "få ved", "gis av", "gjevast av", "gis ved", "vite meir", "vite mer", "v/", "att:", "attn",
 )
 """Lower-case words of a sentence about whom to contact; names are looked for only in such sentences and blocks."""
 _NEWLINE = re.compile("\n")
@@ -361,11 +366,21 @@ def _is_leading(text: str, line_start: int, span: _Span) -> bool:
     return not text[line_start:span.start].strip(" \t•·-–")
 
 
+def _labelled_first_names(text: str) -> list[_Span]:
+    if ":" not in text:
+        return []
+    return [
+        _Span(match.start("name"), match.end("name"), NAME_MASK)
+        for match in _LABELLED_FIRST_NAME.finditer(text)
+        if _is_name_word(match["name"]) and not is_place_name(match["name"])
+    ]
+
+
 def find_spans(text: str, contacts: Iterable[ContactPerson] = ()) -> list[_Span]:
     """What to mask in `text`, in order, without overlaps (a longer span wins over one it overlaps)."""
     found = _contact_spans(text, contacts) + _email_spans(text)
     found += _phone_spans(text)
-    found += _phrase_and_block_names(text, found)
+    found += _phrase_and_block_names(text, found) + _labelled_first_names(text)
     found.sort(key=lambda span: (span.start, -span.end))
     spans: list[_Span] = []
     for span in found:

@@ -363,6 +363,17 @@ def test_html_is_masked_in_place_across_tags_entities_links_and_comments():
     assert mask_html(untouched) is untouched
 
 
+def test_a_contact_table_is_masked_cell_by_cell():
+    html = (
+        "<table><tr><th>Navn</th><th>Stilling</th><th>Telefon</th></tr>"
+        "<tr><td>Kari Nordmann</td><td>Enhetsleder</td><td>912 34 567</td></tr>"
+        "<tr><td>Leka kommune</td><td>Sentralbord</td><td>74 38 70 00</td></tr></table>"
+    )
+    assert html_to_text(mask_html(html)) == (
+        "Navn Stilling Telefon\n[navn] Enhetsleder [telefon]\nLeka kommune Sentralbord [telefon]"
+    )
+
+
 def test_masking_finds_phones_in_every_grouping_and_keeps_other_numbers():
     for phone in ("4012 3456", "912 000 33", "+47 934 567 12", "47 456 78 901", "0047 22 33 44 55", "22334455"):
         for label in ("tlf.", "tlf:", "mob:", "mobil", "telefon", "Ring"):
