@@ -113,7 +113,7 @@ class JobPosting:
     """Two-digit county number of the primary work location."""
 
     description_html: str | None = None
-    """Ad text as HTML, as given. Stored apart; never exported."""
+    """Ad text as HTML, as given, contact persons masked by the normaliser. Stored apart; never exported."""
     description_text: str | None = None
     """Clean plain text of the ad, paragraphs kept, e-mail addresses and phone numbers masked."""
     contacts: list[ContactPerson] = field(default_factory=list)

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from munijobs.constants import PostingStatus
-from munijobs.items import JobPosting, OccupationCode, WorkLocation
+from munijobs.items import ContactPerson, JobPosting, OccupationCode, WorkLocation
 
 SOURCE = "nav"
 OSLO = ZoneInfo("Europe/Oslo")
@@ -219,6 +219,15 @@ def _occupations(content: dict[str, Any]) -> list[OccupationCode]:
     ]
 
 
+def _contacts(content: dict[str, Any]) -> list[ContactPerson]:
+    """NAV's contactList, only for the normaliser to mask these persons in the ad's texts (never stored)."""
+    return [
+        ContactPerson(**{key: _blank_to_none(person.get(key)) for key in ("name", "title", "phone", "email")})
+        for person in content.get("contactList") or []
+        if isinstance(person, dict)
+    ]
+
+
 def _extra(content: dict[str, Any]) -> dict[str, Any]:
     """Leftovers worth keeping. contactList is personal data and never copied."""
     extra = {key: content[key] for key in _EXTRA_KEYS if content.get(key)}
@@ -236,7 +245,7 @@ def employer_of(content: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def posting_from_detail(detail: AdDetail, entry_modified_at: datetime | None = None) -> JobPosting:
-    """Map an active ad's content onto a JobPosting (raw side only; contacts dropped).
+    """Map an active ad's content onto a JobPosting (raw side only; contacts only for the normaliser to mask).
 
     Employer resolution fields (parent org number, org form, scope method) are left for the spider.
     """
@@ -255,6 +264,7 @@ def posting_from_detail(detail: AdDetail, entry_modified_at: datetime | None = N
         sector=_blank_to_none(content.get("sector")),
         work_locations=_work_locations(content),
         description_html=_blank_to_none(content.get("description")),
+        contacts=_contacts(content),
         occupations=_occupations(content),
         engagement_type_raw=_blank_to_none(content.get("engagementtype")),
         extent_raw=_blank_to_none(content.get("extent")),

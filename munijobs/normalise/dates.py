@@ -56,9 +56,15 @@ _LABEL_REACH = 100
 _ROLLING_PHRASE = re.compile(
     r"(?:søknader|søknadar|søkere|søkjarar|kandidater|intervju\w*)\s+(?:blir\s+|vil\s+bli\s+)?"
     r"(?:behandles|vurderes|behandlast|vurderast|behandla|vurdert|innkalles|kallast inn|gjennomføres)\s+"
-    r"(?:\w+\s+)?(?:fortløpende|fortløpande|løpende|løpande)",
+    r"(?:\w+\s+)?(?:fortløpende|fortløpande|løpende|løpande)"
+    r"|\b(?:vi|me)\s+(?:ansetter|ansettar|tilset|tilsetter|rekrutterer|intervjuer|intervjuar)\s+(?:\w+\s+)?"
+    r"(?:fortløpende|fortløpande|løpende|løpande)"
+    r"|\b(?:ansettelse|ansettelser|tilsetting|tilsettingar|tilsettinger)\s+(?:skjer|vil skje|skjer derfor)\s+"
+    r"(?:fortløpende|fortløpande|løpende|løpande)",
     re.IGNORECASE,
 )
+"""A phrase that says applications are dealt with as they come: "søknader behandles fortløpende", "Vi ansetter
+fortløpende", "tilsetting skjer fortløpande"."""
 _START_LABEL = re.compile(
     r"\b(?:ønsket oppstart|oppstart(?:sdato)?|tiltredelse(?:sdato)?|tiltreding(?:sdato)?|tiltredingsdato|startdato"
     r"|start date|tiltre|stillingen er ledig (?:fra|frå)|ledig (?:fra|frå)|tilsetting frå|ansettelse fra)"

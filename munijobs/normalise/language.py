@@ -39,6 +39,8 @@ MIN_SAMPLE_CHARS = 60
 """With less running text than this, the sample is taken from the whole text."""
 MIN_WITHOUT_NAMES = 20
 """With less than this left once capitalised words are out, the sample keeps them."""
+MIN_WORDS = 3
+"""A text of fewer words ("Klikk her", a lone heading) says nothing about its language: it gets none."""
 MARKER_CHARS = 1500
 """The Bokmål/Nynorsk word check reads at most this many characters."""
 
@@ -122,8 +124,8 @@ def _is_sami(text: str) -> bool:
 
 
 def detect_language(text: str | None) -> str | None:
-    """nb, nn, en or other; None when there is no text."""
-    if not text or not any(ch.isalpha() for ch in text):
+    """nb, nn, en or other; None when there is no text, or fewer than MIN_WORDS words of it."""
+    if not text or not any(ch.isalpha() for ch in text) or len(text.split(None, MIN_WORDS)) < MIN_WORDS:
         return None
     if _is_sami(text):
         return Language.OTHER

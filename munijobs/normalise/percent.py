@@ -28,10 +28,13 @@ _BOUND_BEFORE = re.compile(r"\b(?P<bound>inntil|opptil|minimum|minst)\s+$", re.I
 _COUNT = r"(?P<count>\d{1,2}|" + "|".join(NUMBER_WORDS) + r")"
 _COUNTED_NOUN = re.compile(
     r"\b(?:(?P<plural>stillinger|stillingar|vikariater|stillingsheimlar|heimlar|hjemler|lærlingplasser|lærlingplassar"
-    r"|sommervikarer|sommarvikarar|årsverk)|(?P<either>vikariat|engasjement)|stilling|heimel|hjemmel)\b"
+    r"|sommervikarer|sommarvikarar)|(?P<either>vikariat|engasjement)|stilling|heimel|hjemmel)\b"
 )
-"""Nouns that are counted ("to stillinger"); a singular noun only takes a count of one ("ei fast stilling"). Matched
-in lower-cased text: a case-insensitive alternation scans several times slower."""
+"""Nouns that are counted ("to stillinger"); a singular noun only takes a count of one ("ei fast stilling"). Not
+"årsverk": a unit's staff ("en enhet som har 13 årsverk") is no count of positions. Matched in lower-cased text: a
+case-insensitive alternation scans several times slower."""
+_RANGE_BEFORE = re.compile(rf"\b{_COUNT}\s*(?:-|–|—|til|eller)\s*$")
+"""The first half of a range of counts ("2–4 stillinger", "to eller tre stillingar"): no number of positions."""
 _COUNT_BEFORE = re.compile(
     rf"\b{_COUNT}\s+(?:(?:nye|nytt|ledige?|faste?|midlertidige?|mellombelse?|heile|hele|fulle"
     r"|\d{1,3}\s*(?:%|prosent))\s+){0,3}$"
@@ -81,7 +84,6 @@ COUNTED_NOUN_HINTS = (
     "heimlar",
     "hjemmel",
     "hjemler",
-    "årsverk",
     "lærlingplass",
 )
 """Lower-case words that pick the lines worth the full patterns."""
@@ -94,19 +96,21 @@ class PercentResult:
     minimum: float | None = None
     maximum: float | None = None
     positions: int | None = None
+    positions_range: str | None = None
+    """A range of positions the text gives instead of a number ("2–4 stillinger"), as written."""
 
 
 def parse_job_percent(*texts: str | None) -> PercentResult:
     """Job percentage and positions from texts in priority order (title first): the first text that states one wins."""
-    minimum = maximum = positions = None
+    minimum = maximum = positions = positions_range = None
     for text in texts:
         if not text:
             continue
         if maximum is None:
             minimum, maximum = _percent_range(text)
-        if positions is None:
-            positions = _positions(text)
-    return PercentResult(minimum, maximum, positions)
+        if positions is None and positions_range is None:
+            positions, positions_range = _positions(text)
+    return PercentResult(minimum, maximum, positions, positions_range)
 
 
 def parse_percent_field(raw: str | None) -> PercentResult:
@@ -172,28 +176,32 @@ def _is_job_percent(text: str, match: re.Match[str]) -> bool:
     return not after.strip() and not _SENTENCE_WORD.search(before)
 
 
-def _positions(text: str) -> int | None:
+def _positions(text: str) -> tuple[int | None, str | None]:
+    """The number of positions the text states explicitly, or else the range it gives instead of one."""
     for line in lines_containing(text, PERCENT_HINTS):
         times = _TIMES.search(line)
         if times:
-            return _count(times["count"])
+            return _count(times["count"]), None
     for line in lines_containing(text, COUNTED_NOUN_HINTS):
-        count = _count_in_line(line)
-        if count:
-            return count
-    return None
+        count, range_text = _count_in_line(line)
+        if count or range_text:
+            return count, range_text
+    return None, None
 
 
-def _count_in_line(text: str) -> int | None:
+def _count_in_line(text: str) -> tuple[int | None, str | None]:
     lower = lowered(text)
     for noun in _COUNTED_NOUN.finditer(lower):
         before = _COUNT_BEFORE.search(lower, max(0, noun.start() - 50), noun.start())
         if not before:
             continue
+        first = _RANGE_BEFORE.search(lower, max(0, before.start() - 20), before.start())
+        if first:
+            return None, text[first.start() : noun.end()]
         count = _count(before["count"])
         if count and (noun["either"] or (count > 1) == bool(noun["plural"])):
-            return count
-    return None
+            return count, None
+    return None, None
 
 
 def _count(word: str) -> int | None:

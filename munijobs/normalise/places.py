@@ -8,7 +8,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from munijobs import codes
 
@@ -178,3 +178,11 @@ def resolve_municipality(
         shared_county.pop() if len(shared_county) == 1 else None,
         f"ambiguous municipality name {name!r}: {codes_found}",
     )
+
+
+@lru_cache(maxsize=4096)
+def is_place_name(name: str) -> bool:
+    """True when `name` is the name of a municipality or county (current, former, bilingual; any case)."""
+    exact, folded = _municipality_index()
+    key = _key(name)
+    return key in exact or key in _county_index() or _folded(key) in folded

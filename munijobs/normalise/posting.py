@@ -9,9 +9,9 @@ from munijobs.normalise.dates import parse_deadline, parse_start
 from munijobs.normalise.engagement import parse_engagement
 from munijobs.normalise.language import detect_language
 from munijobs.normalise.occupation import best_styrk
-from munijobs.normalise.percent import derive_extent, parse_job_percent, parse_percent_field
+from munijobs.normalise.percent import PercentResult, derive_extent, parse_job_percent, parse_percent_field
 from munijobs.normalise.places import resolve_municipality
-from munijobs.normalise.privacy import mask_personal_data
+from munijobs.normalise.privacy import mask_personal_data, mask_posting
 from munijobs.normalise.salary import parse_salary
 from munijobs.normalise.text import clean_text, html_to_text, repair_glued_text
 
@@ -22,18 +22,31 @@ def _clean_description(posting: JobPosting) -> str:
     return repair_glued_text(clean_text(posting.description_text))
 
 
-def _positions(raw: str | None, from_text: int | None) -> int | None:
-    if from_text is not None:
-        return from_text
+def _positions(raw: str | None, from_text: PercentResult, notes: dict[str, Any]) -> int | None:
+    """The source's structured count when it is not the default 1; else a count the text states; else the source's.
+
+    A range of positions in the text ("2–4 stillinger") is no number: None, with a note.
+    """
     digits = (raw or "").strip()
-    return int(digits) if digits.isdigit() and int(digits) > 0 else None
+    structured = int(digits) if digits.isdigit() and int(digits) > 0 else None
+    if structured and structured != 1:
+        return structured
+    if from_text.positions is not None:
+        return from_text.positions
+    if from_text.positions_range:
+        notes["positions"] = f"a range of positions, not a number: {from_text.positions_range!r}"
+        return None
+    return structured
 
 
 def normalise_posting(posting: JobPosting) -> JobPosting:
     """Fill every normalised field of `posting` from its raw fields (in place; returns it). Pure: no I/O."""
     notes: dict[str, Any] = {}
+    mask_posting(posting, notes)
     text = _clean_description(posting)
-    posting.description_text = mask_personal_data(text) or None
+    if not (posting.description_html and posting.description_html.strip()):
+        text = mask_personal_data(text)
+    posting.description_text = text or None
     headings = " | ".join(dict.fromkeys(t.strip() for t in (posting.title, posting.job_title) if t and t.strip()))
 
     structured = parse_percent_field(posting.job_percent_raw)
@@ -44,7 +57,7 @@ def normalise_posting(posting: JobPosting) -> JobPosting:
         else (from_text.minimum, from_text.maximum)
     )
     posting.job_percent_min, posting.job_percent_max = percent_min, percent_max
-    posting.positions = _positions(posting.positions_raw, from_text.positions)
+    posting.positions = _positions(posting.positions_raw, from_text, notes)
     posting.extent = derive_extent(percent_max, posting.extent_raw)
     raw_extent = derive_extent(None, posting.extent_raw)
     if raw_extent and posting.extent != raw_extent:

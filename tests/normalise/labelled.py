@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from munijobs.items import JobPosting, OccupationCode, WorkLocation
+from munijobs.items import ContactPerson, JobPosting, OccupationCode, WorkLocation
 from munijobs.normalise import (
     best_styrk,
     derive_extent,
@@ -42,6 +42,9 @@ class Case:
     note: str
     known_miss: str = ""
     """Why the normaliser still gets this case wrong (counted as a miss by the bench, an expected failure by tests)."""
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    """Masking cases: the names, phones and e-mails in the input that must be masked, and the employer, unit, place
+    and job names and numbers that must be kept ("names", "phones", "emails", "kept")."""
 
     @property
     def id(self) -> str:
@@ -57,7 +60,7 @@ def load_cases() -> list[Case]:
             cases.append(
                 Case(
                     line, record["rule"], record["input"], record["expected"], record.get("note", ""),
-                    record.get("known_miss", ""),
+                    record.get("known_miss", ""), record.get("labels", {}),
                 )
             )
     return cases
@@ -120,6 +123,7 @@ def build_posting(i: dict[str, Any]) -> JobPosting:
     fields = dict(i)
     fields["work_locations"] = [WorkLocation(**loc) for loc in fields.get("work_locations", [])]
     fields["occupations"] = [OccupationCode(**o) for o in fields.get("occupations", [])]
+    fields["contacts"] = [ContactPerson(**c) for c in fields.get("contacts", [])]
     fields["published_at"] = _published(fields.get("published_at"))
     return JobPosting(source="test", source_ad_id="case", **fields)
 
@@ -151,7 +155,9 @@ RULES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "occupation": _occupation,
     "language": lambda i: {"language": detect_language(i["text"])},
     "salary": _salary,
-    "privacy": lambda i: {"text": mask_personal_data(i["text"])},
+    "privacy": lambda i: {
+        "text": mask_personal_data(i["text"], [ContactPerson(**c) for c in i.get("contacts", [])])
+    },
 }
 
 

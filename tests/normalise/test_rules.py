@@ -13,7 +13,7 @@ import pytest
 
 from munijobs import codes
 from munijobs.constants import DeadlineKind, EngagementType, Extent, Language
-from munijobs.items import JobPosting, OccupationCode, WorkLocation
+from munijobs.items import ContactPerson, JobPosting, OccupationCode, WorkLocation
 from munijobs.normalise import (
     best_styrk,
     clean_text,
@@ -36,6 +36,7 @@ from munijobs.normalise import (
 )
 from munijobs.normalise.language import detector, running_text_sample
 from munijobs.normalise.places import FORMER_NAMES_FILE
+from munijobs.normalise.privacy import mask_html
 from munijobs.normalise.text import lines_containing
 
 GLUED_TEXT = (Path(__file__).with_name("glued_ad.txt")).read_text(encoding="utf-8")
@@ -341,6 +342,71 @@ def test_masking_keeps_numbers_that_are_not_phones_and_is_idempotent():
     masked = mask_personal_data(text)
     assert masked == "Ring [telefon] eller skriv til [e-post]. Org.nr. 974 760 673, kr 550 000, 7004 Trondheim, 2027."
     assert mask_personal_data(masked) == masked
+
+
+def test_html_is_masked_in_place_across_tags_entities_links_and_comments():
+    html = (
+        '<p>Spørsmål kan rettes til <strong>Kari</strong> Nordmann, tlf.&nbsp;912&nbsp;34&nbsp;567, '
+        '<a href="mailto:kari@leka.no" title="Kari Nordmann">kari@leka.no</a> eller <a href="tel:+4791234567">ring</a>.'
+        "</p><div><p>Kontakt:</p></div><div><div><p>Ola Hansen</p></div></div><p>Org.nr. 942 110 464</p>"
+        "<!-- ola.hansen@leka.no -->"
+    )
+    masked = mask_html(html, [ContactPerson(name="Kari Nordmann", email="kari@leka.no")])
+    assert masked == (
+        "<p>Spørsmål kan rettes til <strong>[navn]</strong>, tlf.&nbsp;[telefon], "
+        '<a href="mailto:[e-post]" title="[navn]">[e-post]</a> eller <a href="tel:[telefon]">ring</a>.'
+        "</p><div><p>Kontakt:</p></div><div><div><p>[navn]</p></div></div><p>Org.nr. 942 110 464</p>"
+        "<!-- [e-post] -->"
+    )
+    assert mask_html(masked) == masked  # renormalising masked HTML changes nothing
+    untouched = "<p>Leka kommune søker <b>lærer</b> til Leka skole.</p>"
+    assert mask_html(untouched) is untouched
+
+
+def test_a_contact_table_is_masked_cell_by_cell():
+    html = (
+        "<table><tr><th>Navn</th><th>Stilling</th><th>Telefon</th></tr>"
+        "<tr><td>Kari Nordmann</td><td>Enhetsleder</td><td>912 34 567</td></tr>"
+        "<tr><td>Leka kommune</td><td>Sentralbord</td><td>74 38 70 00</td></tr></table>"
+    )
+    assert html_to_text(mask_html(html)) == (
+        "Navn Stilling Telefon\n[navn] Enhetsleder [telefon]\nLeka kommune Sentralbord [telefon]"
+    )
+
+
+def test_masking_finds_phones_in_every_grouping_and_keeps_other_numbers():
+    for phone in ("4012 3456", "912 000 33", "+47 934 567 12", "47 456 78 901", "0047 22 33 44 55", "22334455"):
+        for label in ("tlf.", "tlf:", "mob:", "mobil", "telefon", "Ring"):
+            assert mask_personal_data(f"{label} {phone}") == f"{label} [telefon]", (label, phone)
+    kept = "org.nr. 942 110 464, Referansenummer: 2024/1234, ID 4512345, frist 22.10.2026, saksnr. 24681357"
+    assert mask_personal_data(kept) == kept
+
+
+def test_the_contact_list_is_masked_everywhere_then_forgotten():
+    posting = JobPosting(
+        source="nav", source_ad_id="x", title="Kari Lier søker deg", job_title="Lærer",
+        description_html="<p>Lier kommune søker lærer. Kari svarer på 99 88 77 66 og kari.lier@lier.example.</p>",
+        contacts=[ContactPerson(name="Kari Lier", phone="+47 99887766", email="kari.lier@lier.example")],
+        application_url="MAILTO:kari.lier@lier.example",
+    )
+    normalise_posting(posting)
+    assert posting.title == "[navn] søker deg" and posting.job_title == "Lærer"
+    assert posting.description_text == "Lier kommune søker lærer. [navn] svarer på [telefon] og [e-post]."
+    assert posting.contacts == [] and posting.application_url is None
+    assert "application_url" in posting.normalise_notes
+
+
+def test_positions_follow_the_structured_count_unless_it_is_the_default():
+    def positions(raw: str | None, text: str) -> tuple[int | None, list[str]]:
+        posting = normalise_posting(JobPosting(source="t", source_ad_id="p", positions_raw=raw, description_text=text))
+        return posting.positions, sorted(posting.normalise_notes)
+
+    assert positions("2", "En stilling i et solid selskap.") == (2, [])
+    assert positions("1", "Enheten har 13 årsverk.") == (1, [])
+    assert positions("1", "Vi har to faste stillinger ledig.") == (2, [])
+    assert positions(None, "Vi har 2 stillinger ledig.") == (2, [])
+    assert positions("1", "Vi søker folk til 2–4 stillinger.") == (None, ["positions"])
+    assert positions(None, "Vi har flere stillinger ledig.") == (None, [])
 
 
 # --- the whole posting ---------------------------------------------------------------------------------------------

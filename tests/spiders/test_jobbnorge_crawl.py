@@ -244,7 +244,6 @@ def test_contacts_of_every_detail_reach_no_table(database_url, fake):
         assert trace not in stored, trace
 
 
-@pytest.mark.xfail(strict=True, reason="masking lands with the privacy branch")
 def test_contacts_named_in_the_ad_texts_reach_no_table(database_url, fake):
     ok(crawl(database_url, fake, EMPLOYER_SCOPE="all"))
     stored = all_text(get_engine(database_url))

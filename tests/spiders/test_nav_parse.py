@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from munijobs.constants import PostingStatus
+from munijobs.items import ContactPerson
+from munijobs.normalise import normalise_posting
 from spiders._nav_parse import (
     MalformedResponse,
     closing_event,
@@ -110,7 +112,7 @@ def _fixture_detail(key: str) -> dict:
     return {"uuid": ad(key), "status": "ACTIVE", "sistEndret": stamp, "ad_content": versions[stamp]}
 
 
-def test_detail_maps_every_field_and_drops_contacts():
+def test_detail_maps_every_field_and_contacts_only_for_masking():
     detail = parse_detail(json.dumps(_fixture_detail("trd-1")).encode(), "u")
     posting = posting_from_detail(detail)
     assert posting.source == "nav" and posting.source_ad_id == ad("trd-1")
@@ -140,9 +142,13 @@ def test_detail_maps_every_field_and_drops_contacts():
         "source": "IMPORTAPI",
     }
     assert posting.description_html.startswith("<p><strong>Helsehuset</strong>")
-    flat = repr(posting)
-    for trace in CONTACT_TRACES:
-        assert trace not in flat
+    assert posting.contacts == [ContactPerson(name="Siri Fjellheim Aune", title="Avdelingsleder", phone="40123456",
+                                              email="siri.aune@trondheim.example")]  # only for the normaliser
+    assert "contactList" not in repr(posting.extra)
+    flat = repr(normalise_posting(posting))
+    assert posting.contacts == []
+    for trace in (*CONTACT_TRACES, "Siri", "Aune", "4012 3456", "siri.aune", "Moholt", "912 000 33"):
+        assert trace not in flat, trace
 
 
 def test_inactive_and_masked_details():
