@@ -209,6 +209,7 @@ class EmployerResolver:
         if self._unsaved:
             save_units(self.engine, self._unsaved)
             self._unsaved = []
+            self._unfound.clear()
 
     async def chain(self, orgnr: str) -> list[EmployerUnit]:
         """Units from `orgnr` up to its top unit; [unit with found=False] when Brønnøysund does not know it.
@@ -262,6 +263,11 @@ class EmployerResolver:
                 status = 0
             self._answers.set_result(status == 200)
         return await self._answers
+
+    @property
+    def unfound(self) -> bool:
+        """Whether this run got "not found" answers not yet saved."""
+        return bool(self._unfound)
 
     def forget_unfound(self) -> None:
         """Drop this run's "not found" answers: they are not to be believed (nor cached)."""

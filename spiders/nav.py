@@ -75,8 +75,9 @@ SKIPPED_VERSIONS = "skipped_versions"
 NAME_MAX_LENGTH = 300
 GONE = "gone"
 """A detail that answered 404/410."""
-GONE_BURST_MIN = 3
-"""404/410 answers on one page from which, when they are most of the page's detail answers, NAV is taken as broken."""
+GONE_BURST_MIN = 2
+"""404/410 answers on one page from which, when they are most of the page's detail answers, NAV is taken as broken
+(for the rest of the run: no later 404 closes an ad either)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,7 @@ class NavSpider(MunijobsSpider):
         self.pages_read = 0
         self.pages_seen: set[str] = set()
         self.detail_answers = 0
+        self.details_broken = False
         self.failed_details = 0
         self._token_lock = asyncio.Lock()
         self._token_unproven = False
@@ -252,6 +254,8 @@ class NavSpider(MunijobsSpider):
         self.crawler.stats.inc_value("nav/pages")
         try:
             items = await self._process_page(page)
+            if self.resolver.unfound:
+                await self._unfound_believed()
             self._save_employer_knowledge()
         except Exception as exc:
             self.logger.exception("nav: processing feed page %s failed", response.url)
@@ -310,6 +314,8 @@ class NavSpider(MunijobsSpider):
         )
         gone = [result.entry for result in results if isinstance(result, Gone)]
         if len(gone) >= GONE_BURST_MIN and len(gone) * 2 > self.detail_answers:
+            self.details_broken = True
+        if gone and self.details_broken:
             self.pending.update(entry.uuid for entry in gone)
             self.crawler.stats.inc_value("nav/gone_burst", len(gone))
             self.logger.error("nav: %d of %d details on this page answered 404/410: NAV looks broken; nothing closed,"
