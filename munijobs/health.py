@@ -185,3 +185,13 @@ def source_problems(last_run: CrawlRun | None, alerts: list[Alert], due: datetim
     elif due is not None and now - due > late_after:
         problems.append("overdue")
     return problems
+
+
+def quarantine_summary(counts: dict[str, int]) -> str:
+    """The `munijobs status` line on the quarantine: ads that could not be stored, by source."""
+    total = sum(counts.values())
+    if not total:
+        return "quarantine: empty"
+    by_source = ", ".join(f"{source} {count}" for source, count in sorted(counts.items()))
+    return (f"quarantine: {total} ad{'s' if total != 1 else ''} could not be stored ({by_source});"
+            " see table quarantine (docs/data.md)")
