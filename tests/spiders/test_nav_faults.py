@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,25 +13,13 @@ from munijobs.constants import PostingStatus, RunStatus
 from storage.db import get_engine
 from storage.models import Employer, EmployerNameDecision
 from storage.quarantine import quarantined
-from tests.fakes.nav_server import DELETE, FakeNav, Fault, Scenario, page_item_id
+from tests.fakes.nav_server import DELETE, Fault, page_item_id
+from tests.spiders import test_nav_crawl
 from tests.spiders.nav_harness import ad, crawl, detail_hits, feed_requests, last_run, postings, state
+from tests.spiders.test_nav_crawl import MUNICIPAL_RUN_ONE, RUN_ONE, ok
 
-RUN_ONE = 14
-MUNICIPAL_RUN_ONE = {"leka-1", "trd-1", "ulvik-1", "vlfk-1", "iks-1", "kauto-1"}
-
-
-@pytest.fixture
-def fake():
-    with FakeNav(Scenario.from_files(page_size=4, visible=RUN_ONE)) as server:
-        yield server
-
-
-def ok(result: subprocess.CompletedProcess) -> None:
-    assert result.returncode == 0, result.stderr[-4000:]
-
-
-def statuses(database_url: str) -> dict[str, str]:
-    return {uuid: posting.status for uuid, posting in postings(database_url).items()}
+fake = test_nav_crawl.fake
+"""The fixture: the fake NAV with the first RUN_ONE change-log entries published."""
 
 
 def test_wrong_shapes_never_close_or_drop_an_ad(database_url, fake):
