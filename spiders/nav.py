@@ -317,7 +317,7 @@ class NavSpider(MunijobsSpider):
             self.details_broken = True
         if gone and self.details_broken:
             self.pending.update(entry.uuid for entry in gone)
-            self.crawler.stats.inc_value("nav/gone_burst", len(gone))
+            self.crawler.stats.inc_value("munijobs/details_gone_burst", len(gone))
             self.logger.error("nav: %d of %d details on this page answered 404/410: NAV looks broken; nothing closed,"
                               " they are asked again next run", len(gone), self.detail_answers)
             self.mark_incomplete(f"{len(gone)} details answered 404/410 at once; kept pending", count=len(gone))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from munijobs.constants import PostingStatus, RunStatus
 from storage.db import get_engine
-from storage.models import Employer, EmployerNameDecision
+from storage.models import Alert, Employer, EmployerNameDecision
 from storage.quarantine import quarantined
 from tests.fakes.nav_server import DELETE, Fault, page_item_id
 from tests.spiders import test_nav_crawl
@@ -67,6 +67,8 @@ def test_a_burst_of_404s_closes_nothing_and_skips_nothing(database_url, fake):
     ok(result)
     assert last_run(database_url).status == RunStatus.PARTIAL
     assert "NAV looks broken" in result.stderr
+    with Session(get_engine(database_url)) as session:
+        assert [alert.rule for alert in session.scalars(select(Alert))] == ["source_broken"]
     after = postings(database_url)
     assert after[ad("vlfk-1")].status == PostingStatus.ACTIVE and after[ad("iks-1")].status == PostingStatus.ACTIVE
     assert ad("leka-2") not in after and ad("trd-2") not in after
