@@ -15,6 +15,7 @@ from storage.db import get_engine
 from storage.models import CrawlRun, Posting
 from storage.models import WorkLocation as WorkLocationRow
 from storage.quarantine import quarantined, quarantined_counts
+from storage.renormalise import renormalise_postings
 from storage.state import get_state
 from tests.pipelines.pipeline_harness import Pipelines
 
@@ -115,3 +116,16 @@ def test_unstorable_and_failing_postings_are_quarantined_not_dropped(database_ur
     again.close()
     assert "untitled" in stored(database_url)
     assert set(quarantined_counts(engine)) == {"nav"} and quarantined_counts(engine)["nav"] == 2
+
+
+def test_renormalise_coerces_like_the_crawl(database_url):
+    run = Pipelines(database_url)
+    run.feed(posting("twenty", positions_raw="1" * 20), posting("fine", positions_raw="2"))
+    run.close()
+    engine = get_engine(database_url)
+    with engine.begin() as connection:  # as an older munijobs left it: the note gone, the normaliser to run again
+        connection.execute(text("UPDATE postings SET normalise_notes = NULL, positions = 3, content_hash = NULL"))
+    renormalise_postings(engine)
+    rows = stored(database_url)
+    assert rows["twenty"].positions is None and "positions" in rows["twenty"].normalise_notes["not_storable"]
+    assert rows["fine"].positions == 2
