@@ -164,8 +164,10 @@ class StorePipeline:
         self.counts.errors = stats.get_value("log_count/ERROR", 0)
         failure = getattr(spider, "failure", None) or self.store_error
         left = getattr(spider, "incomplete", 0)
-        status = run_status(failure, reason, left + self.quarantined)
-        message = failure or (_partial_message(left, self.quarantined) if status == RunStatus.PARTIAL else None)
+        unnormalised = stats.get_value("munijobs/normalise_failed", 0)
+        status = run_status(failure, reason, left + self.quarantined + unnormalised)
+        message = failure or (_partial_message(left, self.quarantined, unnormalised) if status == RunStatus.PARTIAL
+                              else None)
         coverage = {k.removeprefix("munijobs/"): v for k, v in stats.get_stats().items() if k.startswith("munijobs/")}
         finish_run(self.engine, self.run_id, status, self.counts, message=message,
                    stats={"finish_reason": reason, **coverage})
@@ -182,8 +184,10 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:500]
 
 
-def _partial_message(left: int, quarantined: int) -> str:
+def _partial_message(left: int, quarantined: int, unnormalised: int) -> str:
     parts = [f"{left} units left for the next run"] if left else []
     if quarantined:
         parts.append(f"{quarantined} postings quarantined (see munijobs status)")
+    if unnormalised:
+        parts.append(f"{unnormalised} postings stored without normalised fields (the normaliser failed on them)")
     return "; ".join(parts)

@@ -25,7 +25,7 @@ class Pipelines:
         self.crawler = get_crawler(StubSpider, {"DATABASE_URL": database_url, "STORE_BATCH_SIZE": batch_size})
         self.crawler.spider = StubSpider()
         self.store = StorePipeline.from_crawler(self.crawler)
-        self.steps = [CleanPipeline(self.crawler), NormalisePipeline(), ValidatePipeline(self.crawler),
+        self.steps = [CleanPipeline(self.crawler), NormalisePipeline(self.crawler), ValidatePipeline(self.crawler),
                       DeduplicatePipeline(self.crawler), self.store]
         self.store.open_spider()
 
