@@ -7,35 +7,18 @@ column can hold (NaN, infinity) become None.
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from dataclasses import fields
 from typing import Any
 
 from munijobs.items import JobPosting, OccupationCode, WorkLocation
+from storage.boundary import UNSTORABLE_CHARS, storable
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 PERSONAL_KEYS = re.compile(r"contact|kontakt|email|e-post|epost|phone|telefon|mobil", re.IGNORECASE)
 """Keys of `extra` that would hold contact persons' data; dropped at ingest."""
 KEEP_AS_GIVEN = frozenset({"description_html"})
-UNSTORABLE_CHARS = re.compile(r"[\x00\ud800-\udfff]")
-"""NUL and lone surrogates: no database column can hold them."""
-
-
-def storable(value: Any) -> Any:
-    """`value` with NUL and lone surrogates removed from every text in it and NaN/infinity set to None."""
-    if isinstance(value, str):
-        return UNSTORABLE_CHARS.sub("", value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {storable(str(k)): storable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [storable(v) for v in value]
-    return value
-
-
 def clean_text(value: str) -> str | None:
     """NFC-normalised, control characters removed, outer whitespace stripped; empty becomes None."""
     value = CONTROL_CHARS.sub("", unicodedata.normalize("NFC", UNSTORABLE_CHARS.sub("", value))).strip()

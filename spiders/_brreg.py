@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from munijobs import codes
 from munijobs.constants import MUNICIPAL_ORG_FORMS, PUBLIC_ORG_FORMS, EmployerScope
+from storage.boundary import storable
 from storage.employers import MAX_CHAIN, EmployerUnit, load_units, save_units
 
 MUNICIPAL = "municipal"
@@ -164,6 +165,7 @@ def parse_unit(data: Any, subunit: bool) -> EmployerUnit:
     if not isinstance(data, dict) or not isinstance(data.get("organisasjonsnummer"), str) or not is_orgnr(
             data["organisasjonsnummer"]):
         raise MalformedUnit("malformed Brønnøysund unit: no organisasjonsnummer")
+    data = storable(data)
     orgnr = data["organisasjonsnummer"]
     org_form = data.get("organisasjonsform")
     if not isinstance(org_form, dict) or not isinstance(org_form.get("kode"), str) or not org_form["kode"].strip():

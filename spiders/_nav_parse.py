@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from munijobs.constants import PostingStatus
 from munijobs.items import JobPosting, OccupationCode, WorkLocation
+from storage.boundary import storable
 
 SOURCE = "nav"
 OSLO = ZoneInfo("Europe/Oslo")
@@ -153,7 +154,8 @@ def _load_json(body: bytes, url: str) -> Any:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    """A text value as a string any database stores (NUL and lone surrogates dropped); other values give ""."""
+    return storable(value) if isinstance(value, str) else ""
 
 
 def parse_feed_page(body: bytes, url: str) -> FeedPage:
@@ -196,7 +198,7 @@ def parse_detail(body: bytes, url: str) -> AdDetail:
         raise MalformedResponse(f"malformed feed entry from {url}: no uuid")
     content = data.get("ad_content")
     return AdDetail(
-        uuid=data["uuid"],
+        uuid=storable(data["uuid"]),
         status=_text(data.get("status")).upper(),
         modified_at=parse_datetime(data.get("sistEndret")),
         content=content if isinstance(content, dict) and content else None,

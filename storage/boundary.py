@@ -8,6 +8,7 @@ stored the same way on both databases. Used by the validate pipeline and by reno
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
@@ -22,6 +23,23 @@ INTEGER_RANGE = (-(2**31), 2**31 - 1)
 """PostgreSQL's `integer`; SQLite would take more, so this is the limit for both."""
 SANE_YEARS = (1900, 2200)
 """Years a stored moment or date may have; 0001-01-01 and 9999-12-31 are placeholders, not dates."""
+UNSTORABLE_CHARS = re.compile(r"[\x00\ud800-\udfff]")
+"""NUL and lone surrogates: no database column can hold them."""
+
+
+def storable(value: Any) -> Any:
+    """`value` with NUL and lone surrogates removed from every text in it and NaN/infinity set to None."""
+    if isinstance(value, str):
+        return UNSTORABLE_CHARS.sub("", value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {storable(str(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(v) for v in value]
+    return value
+
+
 NOTE_KEY = "not_storable"
 NOTE_VALUE_MAX = 80
 

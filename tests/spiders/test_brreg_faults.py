@@ -47,6 +47,8 @@ def test_values_the_cache_cannot_hold_are_left_out():
     unit["navn"] = ["not", "a", "name"]
     parsed = parse_unit(unit, subunit=True)
     assert parsed.municipality_code is None and parsed.name is None and parsed.parent_orgnr == "920000001"
+    odd = parse_unit({**LEKA_TOP, "navn": "LEKA\x00 KOMMUNE\ud800", "organisasjonsform": {"kode": "KOMM\x00"}}, False)
+    assert (odd.name, odd.org_form) == ("LEKA KOMMUNE", "KOMM")  # what PostgreSQL would refuse is dropped
 
 
 def test_a_broken_chain_falls_back_to_the_name_and_notes_it():

@@ -202,6 +202,13 @@ def test_only_inactive_or_masked_details_close():
     assert not _detail({"status": "ACTIVE", "ad_content": {"title": "Lærer"}}).closes
 
 
+def test_feed_entry_texts_are_storable():
+    entry_data = {"uuid": "a\x00b", "status": "ACTIVE", "businessName": "Leka\x00 kommune\ud800"}
+    body = {"id": "p", "items": [{"_feed_entry": entry_data}]}
+    (entry,) = parse_feed_page(json.dumps(body).encode(), "u").entries
+    assert (entry.uuid, entry.business_name) == ("ab", "Leka kommune")
+
+
 def test_feed_entries_close_only_when_inactive_or_masked():
     def entry(status: str, title: str = "Lærer", name: str = "Leka kommune") -> FeedEntry:
         return FeedEntry(uuid="x", status=status, title=title, business_name=name, municipal="", modified_at=None)
