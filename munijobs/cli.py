@@ -192,15 +192,17 @@ def status():
     """Show every source's last run, next scheduled run, health and open alerts; exit 1 when any is unhealthy.
 
     Unhealthy: an open health alert, a failed last run, or a run overdue (by CRAWL_TIME_LIMIT plus the schedule's
-    misfire grace), stuck, or never made. Monitoring can call it: exit 0 means all sources are healthy.
+    misfire grace), stuck, or never made. Monitoring can call it: exit 0 means all sources are healthy. The last
+    line counts the ads in the quarantine (ads that could not be stored; table `quarantine`, see docs/data.md).
 
     Example: munijobs status
     """
     from rich.console import Console
     from rich.table import Table
 
-    from munijobs.health import open_alerts, source_problems
+    from munijobs.health import open_alerts, quarantine_summary, source_problems
     from scheduler import ScheduleError, load_schedule
+    from storage.quarantine import quarantined_counts
     from storage.runs import last_runs
 
     settings = project_settings()
@@ -228,6 +230,7 @@ def status():
         unhealthy |= bool(problems)
         table.add_row(*status_row(name, run, spec is not None, due, now, problems, alerts.get(name, [])))
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+    click.echo(quarantine_summary(quarantined_counts(engine)))
     sys.exit(EXIT_FAILED if unhealthy else 0)
 
 

@@ -5,7 +5,8 @@ Rules (each one alert per source while it holds):
 * ``no_items``: a source that usually yields items yielded none;
 * ``few_items``: items seen fell below half the median of its last 10 successful runs;
 * ``low_coverage``: fewer than 90 % of postings have a title, employer, municipality or deadline;
-* ``failing``: the last 3 runs failed.
+* ``failing``: the last 3 runs failed;
+* ``source_broken``: most details of a page answered 404 at once (stat ``details_gone_burst``): nothing was closed.
 
 An alert is written to the ``alerts`` table and logged at ERROR when it opens, logged again while later runs confirm
 it, and resolved by the first run where its rule no longer holds. Opening and resolving are also POSTed as JSON to
@@ -77,6 +78,15 @@ def check_failures(latest: list[CrawlRun]) -> dict[str, str | None]:
     return {"failing": f"the last {FAILURES_IN_A_ROW} runs failed{reason}" if failed else None}
 
 
+def check_answers(run: CrawlRun) -> dict[str, str | None]:
+    """The source_broken rule: the spider saw a burst of 404s where the ads cannot all be gone."""
+    if run.status not in SUCCESS:
+        return {}
+    gone = (run.stats or {}).get("details_gone_burst", 0)
+    return {"source_broken": f"{gone} details answered 404/410 in bursts; kept pending, nothing closed" if gone
+            else None}
+
+
 @dataclass
 class AlertEvent:
     """An alert that opened or resolved, for the log and the webhook."""
@@ -104,7 +114,7 @@ def evaluate_run(engine: Engine, run_id: int, settings=None) -> list[Alert]:
                                        .order_by(CrawlRun.id.desc()).limit(HISTORY_RUNS)))
         latest = [run, *session.scalars(earlier.where(CrawlRun.status != RunStatus.RUNNING)
                                         .order_by(CrawlRun.id.desc()).limit(FAILURES_IN_A_ROW - 1))]
-        verdicts = check_items(run, history) | check_coverage(run) | check_failures(latest)
+        verdicts = check_items(run, history) | check_coverage(run) | check_failures(latest) | check_answers(run)
         events = _apply(session, run, verdicts)
         open_alerts = open_alerts_of(session, run.source)
     url = settings.get("ALERT_WEBHOOK_URL") if settings is not None else None
@@ -185,3 +195,13 @@ def source_problems(last_run: CrawlRun | None, alerts: list[Alert], due: datetim
     elif due is not None and now - due > late_after:
         problems.append("overdue")
     return problems
+
+
+def quarantine_summary(counts: dict[str, int]) -> str:
+    """The `munijobs status` line on the quarantine: ads that could not be stored, by source."""
+    total = sum(counts.values())
+    if not total:
+        return "quarantine: empty"
+    by_source = ", ".join(f"{source} {count}" for source, count in sorted(counts.items()))
+    return (f"quarantine: {total} ad{'s' if total != 1 else ''} could not be stored ({by_source});"
+            " see table quarantine (docs/data.md)")

@@ -1,4 +1,9 @@
-"""Clean: tidy every text value as it arrives and keep no contact persons' data."""
+"""Clean: tidy every text value as it arrives and keep no contact persons' data.
+
+Also the first half of the storage boundary: NUL characters and lone surrogates, which PostgreSQL refuses and
+SQLite's driver cannot encode, are removed from every text (the raw HTML and `extra` too), and numbers that no JSON
+column can hold (NaN, infinity) become None.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,16 @@ import unicodedata
 from dataclasses import fields
 from typing import Any
 
-from munijobs.items import JobPosting, WorkLocation
+from munijobs.items import JobPosting, OccupationCode, WorkLocation
+from storage.boundary import UNSTORABLE_CHARS, storable
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 PERSONAL_KEYS = re.compile(r"contact|kontakt|email|e-post|epost|phone|telefon|mobil", re.IGNORECASE)
 """Keys of `extra` that would hold contact persons' data; dropped at ingest."""
 KEEP_AS_GIVEN = frozenset({"description_html"})
-
-
 def clean_text(value: str) -> str | None:
     """NFC-normalised, control characters removed, outer whitespace stripped; empty becomes None."""
-    value = CONTROL_CHARS.sub("", unicodedata.normalize("NFC", value)).strip()
+    value = CONTROL_CHARS.sub("", unicodedata.normalize("NFC", UNSTORABLE_CHARS.sub("", value))).strip()
     return value or None
 
 
@@ -26,11 +30,13 @@ def drop_personal(extra: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in extra.items() if not PERSONAL_KEYS.search(k)}
 
 
-def _clean_fields(obj: JobPosting | WorkLocation) -> None:
+def _clean_fields(obj: JobPosting | WorkLocation | OccupationCode) -> None:
     for f in fields(obj):
         value = getattr(obj, f.name)
-        if isinstance(value, str) and f.name not in KEEP_AS_GIVEN:
-            setattr(obj, f.name, clean_text(value))
+        if isinstance(value, str):
+            setattr(obj, f.name, storable(value) if f.name in KEEP_AS_GIVEN else clean_text(value))
+        elif isinstance(value, float):
+            setattr(obj, f.name, storable(value))
 
 
 class CleanPipeline:
@@ -48,7 +54,7 @@ class CleanPipeline:
             return item
         self.crawler.stats.inc_value("munijobs/items_seen")
         _clean_fields(item)
-        for location in item.work_locations:
-            _clean_fields(location)
-        item.extra = drop_personal(item.extra)
+        for part in (*item.work_locations, *item.occupations):
+            _clean_fields(part)
+        item.extra = storable(drop_personal(item.extra))
         return item

@@ -1,4 +1,11 @@
-"""Store: write postings in batches through the storage upsert path and record the crawl run."""
+"""Store: write postings in batches through the storage upsert path and record the crawl run.
+
+A batch the database refuses is written again one posting at a time, so one odd ad does not sink the others; a
+posting refused even alone goes to the quarantine (storage/quarantine.py), as does one a pipeline step failed on or
+dropped as `Unstorable`. The run is then partial and the batch's checkpoint (the cursor) is still written. When the
+database itself is unusable (locked, disk full, connection lost), nothing is quarantined: the run fails and the
+cursor stays, as before.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,21 @@ import logging
 
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from munijobs.constants import RunStatus
 from munijobs.items import JobPosting, StateCheckpoint
+from pipelines.validate import Unstorable
 from storage.db import ensure_schema, ensure_source, get_engine, session_scope
-from storage.postings import store_batch
+from storage.postings import BatchResult, store_batch
+from storage.quarantine import quarantine_in, raw_json, release_in
 from storage.runs import RunCounts, finish_run, start_run
 from storage.state import set_state_in
 
 logger = logging.getLogger(__name__)
+
+DATABASE_DOWN = (OperationalError, InterfaceError, DisconnectionError, OSError)
+"""Errors that say the database, not the posting, is the problem: never a reason to quarantine."""
 
 
 def run_status(failure: str | None, finish_reason: str | None, incomplete: int) -> RunStatus:
@@ -36,11 +49,15 @@ class StorePipeline:
         self.counts = RunCounts()
         self.run_id: int | None = None
         self.store_error: str | None = None
+        self.to_quarantine: list[dict] = []
+        self.quarantined = 0
 
     @classmethod
     def from_crawler(cls, crawler):
         pipeline = cls(crawler)
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(pipeline.item_failed, signal=signals.item_error)
+        crawler.signals.connect(pipeline.item_dropped, signal=signals.item_dropped)
         return pipeline
 
     def open_spider(self):
@@ -61,27 +78,81 @@ class StorePipeline:
                 self.flush()
         return item
 
+    def item_failed(self, item, response, spider, failure) -> None:
+        """A pipeline step raised on a posting: quarantine it rather than lose it."""
+        if isinstance(item, JobPosting):
+            self._hold(item, f"{failure.type.__name__} in a pipeline: {failure.getErrorMessage()}")
+
+    def item_dropped(self, item, response, exception, spider) -> None:
+        """A posting validate found unstorable goes to the quarantine (in-run duplicates are simply dropped)."""
+        if isinstance(item, JobPosting) and isinstance(exception, Unstorable):
+            self._hold(item, f"unstorable: {exception}")
+
+    def _hold(self, item: JobPosting, error: str) -> None:
+        self.to_quarantine.append({"source": item.source or self.crawler.spider.name,
+                                   "source_ad_id": item.source_ad_id or "", "raw": raw_json(item), "error": error})
+        logger.error("%s: %s:%s quarantined: %s", self.crawler.spider.name, item.source, item.source_ad_id, error)
+
     def flush(self) -> None:
-        """Write the buffered postings and checkpoints in one transaction; on failure nothing of it is kept."""
-        if self.store_error or not (self.buffer or self.checkpoints):
+        """Write the buffered postings and checkpoints in one transaction; on failure nothing of it is kept.
+
+        A batch the database refuses is retried a posting at a time (see the module docstring).
+        """
+        if self.store_error or not (self.buffer or self.checkpoints or self.to_quarantine):
             return
         try:
-            with session_scope(self.engine) as session:
-                result = store_batch(session, self.buffer, run_id=self.run_id)
-                for checkpoint in self.checkpoints:
-                    set_state_in(session, checkpoint.source, checkpoint.key, checkpoint.value)
+            try:
+                result = self._write(self.buffer)
+            except DATABASE_DOWN:
+                raise
+            except Exception as exc:
+                logger.warning("%s: a batch of %d postings was refused (%s); storing them one by one",
+                               self.crawler.spider.name, len(self.buffer), _first_line(exc))
+                result = self._write_one_by_one()
         except Exception as exc:  # the database refused the batch: stop the crawl, record the run as failed
-            self.store_error = f"storing a batch of {len(self.buffer)} postings failed: {exc}"
+            self.store_error = f"storing a batch of {len(self.buffer)} postings failed: {_first_line(exc)}"
             logger.exception("%s", self.store_error)
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_failed"))
             return
         finally:
             self.buffer.clear()
             self.checkpoints.clear()
+            self.to_quarantine.clear()
         self.counts.items_new += result.new
         self.counts.items_updated += result.updated
         self.counts.items_closed += result.closed
         self.crawler.stats.inc_value("munijobs/stored", result.new + result.updated + result.unchanged)
+
+    def _write(self, postings: list[JobPosting], with_checkpoints: bool = True) -> BatchResult:
+        """Postings, their release from the quarantine, new quarantine rows and the checkpoints: one transaction."""
+        with session_scope(self.engine) as session:
+            result = store_batch(session, postings, run_id=self.run_id)
+            release_in(session, {(item.source, item.source_ad_id) for item in postings})
+            if with_checkpoints:
+                for row in self.to_quarantine:
+                    quarantine_in(session, **row, run_id=self.run_id)
+                for checkpoint in self.checkpoints:
+                    set_state_in(session, checkpoint.source, checkpoint.key, checkpoint.value)
+        if with_checkpoints and self.to_quarantine:
+            self.quarantined += len(self.to_quarantine)
+            self.crawler.stats.inc_value("munijobs/quarantined", len(self.to_quarantine))
+        return result
+
+    def _write_one_by_one(self) -> BatchResult:
+        """Store each posting in its own transaction; quarantine the ones refused; then the checkpoints."""
+        total = BatchResult()
+        for item in self.buffer:
+            try:
+                result = self._write([item], with_checkpoints=False)
+            except DATABASE_DOWN:
+                raise
+            except Exception as exc:
+                self._hold(item, f"refused by the database: {_first_line(exc)}")
+                continue
+            for name in ("new", "updated", "unchanged", "closed", "ignored_events"):
+                setattr(total, name, getattr(total, name) + getattr(result, name))
+        self._write([])
+        return total
 
     def close_spider(self):
         self.flush()
@@ -92,8 +163,10 @@ class StorePipeline:
         self.counts.items_dropped = stats.get_value("item_dropped_count", 0)
         self.counts.errors = stats.get_value("log_count/ERROR", 0)
         failure = getattr(spider, "failure", None) or self.store_error
-        status = run_status(failure, reason, getattr(spider, "incomplete", 0))
-        message = failure or (f"{spider.incomplete} units left for the next run" if status == RunStatus.PARTIAL
+        left = getattr(spider, "incomplete", 0)
+        unnormalised = stats.get_value("munijobs/normalise_failed", 0)
+        status = run_status(failure, reason, left + self.quarantined + unnormalised)
+        message = failure or (_partial_message(left, self.quarantined, unnormalised) if status == RunStatus.PARTIAL
                               else None)
         coverage = {k.removeprefix("munijobs/"): v for k, v in stats.get_stats().items() if k.startswith("munijobs/")}
         finish_run(self.engine, self.run_id, status, self.counts, message=message,
@@ -104,3 +177,17 @@ class StorePipeline:
             self.run_id, status, self.counts.items_seen, self.counts.items_new, self.counts.items_updated,
             self.counts.items_closed, self.counts.items_dropped, self.counts.errors,
             f" ({message})" if message else "")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:500]
+
+
+def _partial_message(left: int, quarantined: int, unnormalised: int) -> str:
+    parts = [f"{left} units left for the next run"] if left else []
+    if quarantined:
+        parts.append(f"{quarantined} postings quarantined (see munijobs status)")
+    if unnormalised:
+        parts.append(f"{unnormalised} postings stored without normalised fields (the normaliser failed on them)")
+    return "; ".join(parts)

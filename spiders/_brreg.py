@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from munijobs import codes
 from munijobs.constants import MUNICIPAL_ORG_FORMS, PUBLIC_ORG_FORMS, EmployerScope
+from storage.boundary import storable
 from storage.employers import MAX_CHAIN, EmployerUnit, load_units, save_units
 
 MUNICIPAL = "municipal"
@@ -55,6 +56,9 @@ _SAMI_STEM_SLACK = 3
 FORMER_NAMES_FILE = "no_former_names.csv"
 NAME_SEARCH_SIZE = 20
 _ORGNR = re.compile(r"^\d{9}$")
+_MUNICIPALITY_CODE = re.compile(r"^\d{4}$")
+NAME_MAX = 500
+ORG_FORM_MAX = 10
 
 Fetch = Callable[[str], Awaitable[tuple[int, Any]]]
 """Downloads a URL and returns (HTTP status, parsed JSON or None); raises BrregUnavailable when it cannot."""
@@ -64,6 +68,10 @@ class BrregUnavailable(RuntimeError):
     """Brønnøysund could not be asked (network error, 5xx after retries, malformed answer)."""
 
 
+class MalformedUnit(BrregUnavailable):
+    """Brønnøysund answered, but not with a unit we can read: the scope is unknown (never "private")."""
+
+
 @dataclass(frozen=True, slots=True)
 class ScopeDecision:
     """Scope of an employer (municipal, public, private), how it was decided, and the legal top unit if known."""
@@ -71,11 +79,13 @@ class ScopeDecision:
     scope: str
     method: str
     top: EmployerUnit | None = None
+    note: str | None = None
+    """Why the decision is not what its method usually means (e.g. a broken org chain decided by the name)."""
 
 
 def is_orgnr(value: str | None) -> bool:
     """Nine digits."""
-    return bool(value) and bool(_ORGNR.match(value))
+    return isinstance(value, str) and bool(_ORGNR.match(value))
 
 
 def in_scope(setting: str, scope: str) -> bool:
@@ -175,9 +185,25 @@ def scope_from_company_suffix(name: str | None) -> str | None:
     return PUBLIC if suffix in _PUBLIC_SUFFIXES else None
 
 
-def decide_by_chain(chain: list[EmployerUnit]) -> ScopeDecision:
-    """Scope from the org form of the chain's legal top unit."""
+BROKEN_CHAIN = "broken_chain"
+"""Note key: the org chain ended below a legal unit, so the employer name decided."""
+_NEEDS_PARENT = frozenset({"ORGL"})
+"""Org forms that always sit under another unit: a chain ending at one is broken."""
+
+
+def is_broken_chain(chain: list[EmployerUnit]) -> bool:
+    """The chain ends at a sub-unit or an organisasjonsledd (deleted or closed sub-unit, parent unknown)."""
     top = chain[-1]
+    return top.is_subunit or top.org_form in _NEEDS_PARENT
+
+
+def decide_by_chain(chain: list[EmployerUnit], name: str | None = None, sector: str | None = None) -> ScopeDecision:
+    """Scope from the org form of the chain's legal top unit; a broken chain falls back to the name (and says so)."""
+    top = chain[-1]
+    if is_broken_chain(chain):
+        by_name = decide_by_name(name, sector)
+        note = f"org chain of {chain[0].orgnr} ends at {top.orgnr} ({top.org_form or 'no org form'}): decided by name"
+        return replace(by_name, note=note)
     return ScopeDecision(scope_of_org_form(top.org_form), BY_BRREG, top)
 
 
@@ -242,18 +268,30 @@ def unit_url(base_url: str, orgnr: str, subunit: bool) -> str:
 
 
 def parse_unit(data: Any, subunit: bool) -> EmployerUnit:
-    """An EmployerUnit from a Brønnøysund enhet/underenhet JSON object. Raises BrregUnavailable on other shapes."""
-    if not isinstance(data, dict) or not is_orgnr(str(data.get("organisasjonsnummer", ""))):
-        raise BrregUnavailable("malformed Brønnøysund unit")
-    org_form = data.get("organisasjonsform") or {}
-    address = data.get("beliggenhetsadresse" if subunit else "forretningsadresse") or data.get("postadresse") or {}
+    """An EmployerUnit from a Brønnøysund enhet/underenhet JSON object. Raises MalformedUnit on other shapes.
+
+    A value the cache cannot hold (a municipality number that is not four digits) is left out.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("organisasjonsnummer"), str) or not is_orgnr(
+            data["organisasjonsnummer"]):
+        raise MalformedUnit("malformed Brønnøysund unit: no organisasjonsnummer")
+    data = storable(data)
+    orgnr = data["organisasjonsnummer"]
+    org_form = data.get("organisasjonsform")
+    if not isinstance(org_form, dict) or not isinstance(org_form.get("kode"), str) or not org_form["kode"].strip():
+        raise MalformedUnit(f"malformed Brønnøysund unit {orgnr}: organisasjonsform is {org_form!r}")
     parent = data.get("overordnetEnhet")
+    if parent is not None and not (isinstance(parent, str) and is_orgnr(parent)):
+        raise MalformedUnit(f"malformed Brønnøysund unit {orgnr}: overordnetEnhet is {parent!r}")
+    address = data.get("beliggenhetsadresse" if subunit else "forretningsadresse") or data.get("postadresse")
+    code = address.get("kommunenummer") if isinstance(address, dict) else None
+    name = data.get("navn")
     return EmployerUnit(
-        orgnr=data["organisasjonsnummer"],
-        name=data.get("navn"),
-        org_form=org_form.get("kode") if isinstance(org_form, dict) else None,
-        parent_orgnr=parent if is_orgnr(parent) else None,
-        municipality_code=address.get("kommunenummer") if isinstance(address, dict) else None,
+        orgnr=orgnr,
+        name=(name.strip()[:NAME_MAX] or None) if isinstance(name, str) else None,
+        org_form=org_form["kode"].strip()[:ORG_FORM_MAX],
+        parent_orgnr=parent,
+        municipality_code=code if isinstance(code, str) and _MUNICIPALITY_CODE.match(code) else None,
         is_subunit=subunit,
     )
 
@@ -275,12 +313,15 @@ class EmployerResolver:
         }
         self._unsaved: list[EmployerUnit] = []
         self._inflight: dict[str, asyncio.Future[EmployerUnit]] = {}
+        self._answers: asyncio.Future[bool] | None = None
+        self._unfound: set[str] = set()
 
     def save(self) -> None:
         """Store the units fetched since the last save, in one transaction."""
         if self._unsaved:
             save_units(self.engine, self._unsaved)
             self._unsaved = []
+            self._unfound.clear()
 
     async def chain(self, orgnr: str) -> list[EmployerUnit]:
         """Units from `orgnr` up to its top unit; [unit with found=False] when Brønnøysund does not know it.
@@ -315,15 +356,47 @@ class EmployerResolver:
             del self._inflight[orgnr]
         self._unsaved.append(unit)
         self._units[orgnr] = unit
+        if not unit.found:
+            self._unfound.add(orgnr)
         future.set_result(unit)
         return unit
+
+    async def register_answers(self) -> bool:
+        """Whether the register at base_url answers at all (its root gives 200), asked once per run.
+
+        A 404 for an org number means "unknown number" only then; a wrong BRREG_API_URL answers 404 to everything.
+        """
+        if self._answers is None:
+            self._answers = asyncio.get_running_loop().create_future()
+            self.requests += 1
+            try:
+                status, _ = await self.fetch(self.base_url.rstrip("/"))
+            except BrregUnavailable:
+                status = 0
+            self._answers.set_result(status == 200)
+        return await self._answers
+
+    @property
+    def unfound(self) -> bool:
+        """Whether this run got "not found" answers not yet saved."""
+        return bool(self._unfound)
+
+    def forget_unfound(self) -> None:
+        """Drop this run's "not found" answers: they are not to be believed (nor cached)."""
+        self._unsaved = [unit for unit in self._unsaved if unit.found]
+        for orgnr in self._unfound:
+            self._units.pop(orgnr, None)
+        self._unfound.clear()
 
     async def _lookup(self, orgnr: str, subunit_first: bool) -> EmployerUnit:
         for subunit in (True, False) if subunit_first else (False,):
             self.requests += 1
             status, data = await self.fetch(unit_url(self.base_url, orgnr, subunit))
             if status == 200:
-                return replace(parse_unit(data, subunit), fetched_at=datetime.now(UTC))
+                unit = parse_unit(data, subunit)
+                if unit.orgnr != orgnr:
+                    raise MalformedUnit(f"Brønnøysund answered unit {unit.orgnr} when asked for {orgnr}")
+                return replace(unit, fetched_at=datetime.now(UTC))
             if status not in (404, 410):
                 raise BrregUnavailable(f"Brønnøysund answered HTTP {status} for {orgnr}")
         return EmployerUnit(orgnr=orgnr, found=False, fetched_at=datetime.now(UTC))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from munijobs.constants import PostingStatus
 from munijobs.items import ContactPerson, JobPosting, OccupationCode, WorkLocation
+from storage.boundary import storable
 
 SOURCE = "nav"
 OSLO = ZoneInfo("Europe/Oslo")
@@ -51,9 +52,18 @@ class FeedEntry:
         return self.status == ACTIVE
 
     @property
+    def is_inactive(self) -> bool:
+        return self.status == INACTIVE
+
+    @property
     def is_masked(self) -> bool:
         """NAV masks stopped, deleted, rejected and private ads: title "..." and an empty businessName."""
-        return self.title == MASKED_TITLE
+        return self.title == MASKED_TITLE and not self.business_name.strip()
+
+    @property
+    def closes(self) -> bool:
+        """Only an explicit INACTIVE or a masked entry closes a stored ad; a missing or unknown status never does."""
+        return self.is_inactive or self.is_masked
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +83,8 @@ class AdDetail:
     status: str
     modified_at: datetime | None
     content: dict[str, Any] | None
+    answer: Any = field(default=None, repr=False, compare=False)
+    """The whole answer as parsed JSON, for the quarantine (see `redacted_answer`)."""
 
     @property
     def is_masked(self) -> bool:
@@ -80,6 +92,21 @@ class AdDetail:
         if self.content is None:
             return True
         return self.content.get("title") == MASKED_TITLE and not self.content.get("employer")
+
+    def problem(self) -> str | None:
+        """Why this answer is malformed (it then neither stores nor closes the ad), or None when it is usable."""
+        if self.status == INACTIVE:
+            return None
+        if self.status != ACTIVE:
+            return f"status {self.status or 'missing'!r}"
+        if self.content is None:
+            return "ACTIVE without ad_content (or ad_content not an object)"
+        return None
+
+    @property
+    def closes(self) -> bool:
+        """INACTIVE, or ACTIVE with content NAV masked."""
+        return self.status == INACTIVE or (self.status == ACTIVE and self.content is not None and self.is_masked)
 
 
 def parse_datetime(value: Any) -> datetime | None:
@@ -127,7 +154,8 @@ def _load_json(body: bytes, url: str) -> Any:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    """A text value as a string any database stores (NUL and lone surrogates dropped); other values give ""."""
+    return storable(value) if isinstance(value, str) else ""
 
 
 def parse_feed_page(body: bytes, url: str) -> FeedPage:
@@ -170,18 +198,36 @@ def parse_detail(body: bytes, url: str) -> AdDetail:
         raise MalformedResponse(f"malformed feed entry from {url}: no uuid")
     content = data.get("ad_content")
     return AdDetail(
-        uuid=data["uuid"],
+        uuid=storable(data["uuid"]),
         status=_text(data.get("status")).upper(),
         modified_at=parse_datetime(data.get("sistEndret")),
         content=content if isinstance(content, dict) and content else None,
+        answer=data,
     )
 
 
+def redacted_answer(answer: Any) -> Any:
+    """A feedentry answer without its contact list (personal data is never kept, not even in the quarantine)."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("ad_content"), dict):
+        return answer
+    content = {key: value for key, value in answer["ad_content"].items() if key != "contactList"}
+    return {**answer, "ad_content": content}
+
+
 def _blank_to_none(value: Any) -> str | None:
-    if value is None:
+    """Text of a scalar JSON value, stripped; blanks, objects, lists and booleans become None."""
+    if value is None or isinstance(value, (bool, dict, list)):
         return None
     text = str(value).strip()
     return text or None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _work_locations(content: dict[str, Any]) -> list[WorkLocation]:
@@ -194,27 +240,29 @@ def _work_locations(content: dict[str, Any]) -> list[WorkLocation]:
             county=_blank_to_none(place.get("county")),
             country=_blank_to_none(place.get("country")),
         )
-        for place in content.get("workLocations") or []
+        for place in _list(content.get("workLocations"))
         if isinstance(place, dict)
     ]
 
 
 def _score(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
     try:
         return None if value is None else float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
 def _occupations(content: dict[str, Any]) -> list[OccupationCode]:
     return [
         OccupationCode(
-            system=str(category.get("categoryType") or ""),
-            code=str(category["code"]),
+            system=_blank_to_none(category.get("categoryType")) or "",
+            code=_blank_to_none(category.get("code")),
             name=_blank_to_none(category.get("name")),
             score=_score(category.get("score")),
         )
-        for category in content.get("categoryList") or []
+        for category in _list(content.get("categoryList"))
         if isinstance(category, dict) and _blank_to_none(category.get("code"))
     ]
 
@@ -231,7 +279,7 @@ def _contacts(content: dict[str, Any]) -> list[ContactPerson]:
 def _extra(content: dict[str, Any]) -> dict[str, Any]:
     """Leftovers worth keeping. contactList is personal data and never copied."""
     extra = {key: content[key] for key in _EXTRA_KEYS if content.get(key)}
-    homepage = _blank_to_none((content.get("employer") or {}).get("homepage"))
+    homepage = _blank_to_none(_object(content.get("employer")).get("homepage"))
     if homepage:
         extra["employer_homepage"] = homepage
     return extra
@@ -239,7 +287,7 @@ def _extra(content: dict[str, Any]) -> dict[str, Any]:
 
 def employer_of(content: dict[str, Any]) -> tuple[str | None, str | None]:
     """Employer name and org number (the underenhet) of an ad's content; blanks become None."""
-    employer = content.get("employer") or {}
+    employer = _object(content.get("employer"))
     orgnr = _blank_to_none(employer.get("orgnr"))
     return _blank_to_none(employer.get("name")), orgnr.replace(" ", "") if orgnr else None
 

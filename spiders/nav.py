@@ -10,12 +10,19 @@ Settings: NAV_FEED_URL, NAV_API_TOKEN (empty: the public token), NAV_FEED_LOOKBA
 EMPLOYER_SCOPE; and, with defaults here, NAV_DETAIL_CONCURRENCY (4 detail requests at a time), NAV_PAGE_SIZE
 (0: NAV's default of 1000 entries) and NAV_MAX_PAGES (0: no limit; else stop after that many pages, resuming later).
 Crawl state (source "nav"): cursor, pending_details, skipped_versions.
+
+Wrong shapes lose nothing: only an explicit INACTIVE status or an entry NAV masked closes a stored ad. A missing or
+unknown status, a detail without ad_content and the like leave the ad as stored, keep it pending for the next run and
+make the run partial; so does a page where most details answer 404 (NAV is broken, the ads are not gone). An ad the
+spider cannot map at all goes to the quarantine with its answer. A `next_id` pointing back to a page read this run
+fails the run.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,9 +59,11 @@ from spiders._nav_parse import (
     parse_detail,
     parse_feed_page,
     posting_from_detail,
+    redacted_answer,
 )
 from storage.employers import AMBIGUOUS, NameDecision, load_name_decisions, merge_decision, save_name_decisions
 from storage.postings import source_versions, stored_expiry
+from storage.quarantine import quarantine, raw_json
 from storage.state import get_state
 
 CURSOR = "cursor"
@@ -66,6 +75,16 @@ SKIPPED_VERSIONS = "skipped_versions"
 NAME_MAX_LENGTH = 300
 GONE = "gone"
 """A detail that answered 404/410."""
+GONE_BURST_MIN = 2
+"""404/410 answers on one page from which, when they are most of the page's detail answers, NAV is taken as broken
+(for the rest of the run: no later 404 closes an ad either)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """An entry whose detail answered 404/410; it closes the stored ad unless most of its page answered so."""
+
+    entry: FeedEntry
 
 
 class Unauthorized(RuntimeError):
@@ -101,6 +120,9 @@ class NavSpider(MunijobsSpider):
         self.pending: set[str] = set(get_state(self.engine, SOURCE, PENDING_DETAILS, []))
         self.skipped_versions: dict[str, str] = dict(get_state(self.engine, SOURCE, SKIPPED_VERSIONS, {}))
         self.pages_read = 0
+        self.pages_seen: set[str] = set()
+        self.detail_answers = 0
+        self.details_broken = False
         self.failed_details = 0
         self._token_lock = asyncio.Lock()
         self._token_unproven = False
@@ -213,9 +235,12 @@ class NavSpider(MunijobsSpider):
             self.fail(f"{exc}; cursor stays at {response.meta['page_id'] or 'the first page'}")
             return
         self.pages_read += 1
+        self.pages_seen.add(page.page_id)
         self.crawler.stats.inc_value("nav/pages")
         try:
             items = await self._process_page(page)
+            if self.resolver.unfound:
+                await self._unfound_believed()
             self._save_employer_knowledge()
         except Exception as exc:
             self.logger.exception("nav: processing feed page %s failed", response.url)
@@ -228,6 +253,10 @@ class NavSpider(MunijobsSpider):
         cursor = page.next_id or page.page_id
         if page.next_id is None:
             self.logger.info("nav: reached the tip of the feed at page %s", page.page_id)
+        elif page.next_id in self.pages_seen:
+            cursor = page.page_id
+            self.fail(f"NAV feed loops: next_id of page {page.page_id} points back to page {page.next_id}, already"
+                      f" read this run; stopped with the cursor at {page.page_id}")
         elif self.max_pages and self.pages_read >= self.max_pages:
             self.logger.info(
                 "nav: stopping after %d pages (NAV_MAX_PAGES); next run resumes at %s", self.pages_read, cursor
@@ -264,10 +293,46 @@ class NavSpider(MunijobsSpider):
         stored = set(stored_versions) | {i for i in ids if i in self._expiry}
         expiry = stored_expiry(self.engine, SOURCE, stored) | {i: self._expiry[i] for i in stored if i in self._expiry}
         previous_skips, self.skipped_versions = self.skipped_versions, {}
+        self.detail_answers = 0
         results = await asyncio.gather(
-            *(self._handle_entry(entry, versions, stored, expiry, previous_skips) for entry in entries)
+            *(self._guarded_entry(entry, versions, stored, expiry, previous_skips) for entry in entries)
         )
-        return [item for item in results if item is not None]
+        gone = [result.entry for result in results if isinstance(result, Gone)]
+        if len(gone) >= GONE_BURST_MIN and len(gone) * 2 > self.detail_answers:
+            self.details_broken = True
+        if gone and self.details_broken:
+            self.pending.update(entry.uuid for entry in gone)
+            self.crawler.stats.inc_value("munijobs/details_gone_burst", len(gone))
+            self.logger.error("nav: %d of %d details on this page answered 404/410: NAV looks broken; nothing closed,"
+                              " they are asked again next run", len(gone), self.detail_answers)
+            self.mark_incomplete(f"{len(gone)} details answered 404/410 at once; kept pending", count=len(gone))
+            return [item for item in results if isinstance(item, JobPosting)]
+        items = [self._settle_gone(result.entry, stored, expiry) if isinstance(result, Gone) else result
+                 for result in results]
+        return [item for item in items if item is not None]
+
+    def _settle_gone(self, entry: FeedEntry, stored: set[str], expiry: dict[str, datetime | None]) -> JobPosting | None:
+        """An isolated 404/410: NAV's word that the ad was removed."""
+        self._remember_settled(entry)
+        if entry.uuid not in stored:
+            return None
+        self.crawler.stats.inc_value("nav/closed")
+        return closing_event(entry.uuid, expiry.get(entry.uuid), entry.modified_at)
+
+    async def _guarded_entry(self, entry: FeedEntry, *args: Any) -> JobPosting | Gone | None:
+        """One entry; an ad the spider fails on is quarantined, so it never fails its page."""
+        try:
+            return await self._handle_entry(entry, *args)
+        except Exception as exc:
+            self.logger.exception("nav: entry %s failed", entry.uuid)
+            self._quarantine(entry.uuid, asdict(entry), exc)
+            return None
+
+    def _quarantine(self, uuid: str, answer: Any, exc: Exception) -> None:
+        quarantine(self.engine, SOURCE, uuid, raw_json(answer), f"{type(exc).__name__}: {exc}",
+                   self.crawler.stats.get_value("munijobs/run_id"))
+        self.crawler.stats.inc_value("munijobs/quarantined")
+        self.mark_incomplete(f"ad {uuid} could not be read ({exc!r}); it is in the quarantine")
 
     # -- one entry ---------------------------------------------------------------------------------------------
 
@@ -278,14 +343,20 @@ class NavSpider(MunijobsSpider):
         stored: set[str],
         expiry: dict[str, datetime | None],
         previous_skips: dict[str, str],
-    ) -> JobPosting | None:
+    ) -> JobPosting | Gone | None:
         stats = self.crawler.stats
-        if not entry.is_active or entry.is_masked:
+        if entry.closes:
             self.pending.discard(entry.uuid)
             if entry.uuid not in stored:
                 return None
             stats.inc_value("nav/closed")
             return closing_event(entry.uuid, expiry.get(entry.uuid), entry.modified_at)
+        if not entry.is_active:
+            self.pending.add(entry.uuid)
+            stats.inc_value("nav/malformed_entries")
+            self.mark_incomplete(f"feed entry {entry.uuid} has status {entry.status or 'missing'!r}: kept as stored,"
+                                 " asked again next run")
+            return None
         known_versions = [versions.get(entry.uuid)]
         if entry.uuid in previous_skips:
             known_versions.append(datetime.fromisoformat(previous_skips[entry.uuid]))
@@ -353,6 +424,7 @@ class NavSpider(MunijobsSpider):
             except Exception as exc:
                 self.logger.warning("nav: detail %s failed: %r", url, exc)
                 return None
+        self.detail_answers += 1
         if response.status in (404, 410):
             return GONE
         if response.status != 200:
@@ -366,22 +438,36 @@ class NavSpider(MunijobsSpider):
 
     async def _capture(
         self, entry: FeedEntry, stored: set[str], expiry: dict[str, datetime | None]
-    ) -> JobPosting | None:
+    ) -> JobPosting | Gone | None:
         detail = await self._fetch_detail(entry.uuid)
-        if detail is None:
+        problem = None
+        if isinstance(detail, AdDetail):
+            problem = detail.problem() or (None if detail.uuid == entry.uuid else f"uuid {detail.uuid!r}")
+        if detail is None or problem:
             self.pending.add(entry.uuid)
             self.failed_details += 1
             self.crawler.stats.inc_value("nav/details_failed")
-            self.mark_incomplete(f"NAV detail {entry.uuid} could not be fetched; it is fetched again next run")
+            why = f"answered a malformed detail ({problem})" if problem else "could not be fetched"
+            self.mark_incomplete(f"NAV detail {entry.uuid} {why}; kept as stored, fetched again next run")
             return None
         self.pending.discard(entry.uuid)
-        if detail == GONE or detail.is_masked or detail.status != ACTIVE:
-            self._remember_settled(entry, None if detail == GONE else detail.modified_at)
+        if detail == GONE:
+            return Gone(entry)
+        if detail.closes:
+            self._remember_settled(entry, detail.modified_at)
             if entry.uuid not in stored:
                 return None
             self.crawler.stats.inc_value("nav/closed")
-            closed_at = entry.modified_at if detail == GONE else detail.modified_at or entry.modified_at
-            return closing_event(entry.uuid, expiry.get(entry.uuid), closed_at)
+            return closing_event(entry.uuid, expiry.get(entry.uuid), detail.modified_at or entry.modified_at)
+        try:
+            return await self._posting(entry, detail)
+        except Exception as exc:
+            self.logger.exception("nav: ad %s could not be mapped", entry.uuid)
+            self._quarantine(entry.uuid, redacted_answer(detail.answer), exc)
+            return None
+
+    async def _posting(self, entry: FeedEntry, detail: AdDetail) -> JobPosting | None:
+        """The posting of an active detail once its employer is found in scope; None when out of scope or undecided."""
         posting = posting_from_detail(detail, entry.modified_at)
         try:
             decision = await self._decide(posting, entry)
@@ -395,6 +481,8 @@ class NavSpider(MunijobsSpider):
             self._remember_settled(entry, posting.source_modified_at)
             return None
         posting.employer_scope_method = decision.method
+        if decision.note:
+            posting.normalise_notes["employer_scope"] = decision.note
         if decision.top is not None:
             posting.employer_parent_orgnr = decision.top.orgnr
             posting.employer_org_form = decision.top.org_form
@@ -416,15 +504,26 @@ class NavSpider(MunijobsSpider):
                     return by_name
                 raise
             if chain[0].found:
-                decision = decide_by_chain(chain)
+                decision = decide_by_chain(chain, posting.employer_name or name, posting.sector)
                 self._record(name, decision, orgnr)
                 return decision
         known = self._known_decision(name)
         if known is not None:
-            return ScopeDecision(known.scope, BY_KNOWN_EMPLOYER)
-        decision = self._decide_by_name(posting, name)
-        self._record(name, decision, None)
+            decision = ScopeDecision(known.scope, BY_KNOWN_EMPLOYER)
+        else:
+            decision = self._decide_by_name(posting, name)
+        if is_orgnr(orgnr) and not in_scope(self.scope, decision.scope) and not await self._unfound_believed():
+            raise BrregUnavailable(f"{self.resolver.base_url} answers 404 to everything; check BRREG_API_URL")
+        if known is None:
+            self._record(name, decision, None)
         return decision
+
+    async def _unfound_believed(self) -> bool:
+        """Whether Brønnøysund's "not found" can be believed: only when its root answers (else nothing is cached)."""
+        if await self.resolver.register_answers():
+            return True
+        self.resolver.forget_unfound()
+        return False
 
     @staticmethod
     def _decide_by_name(posting: JobPosting, name: str | None) -> ScopeDecision:

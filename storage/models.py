@@ -288,3 +288,22 @@ class Alert(Base):
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+
+
+class Quarantine(Base):
+    """An ad that could not be stored even alone: kept with its raw answer and the error, so nothing is lost.
+
+    One row per source ad (the latest failure); the row goes once the ad is stored.
+    """
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("source", "source_ad_id", name="uq_quarantine_source_ad"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    source_ad_id: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str | None] = mapped_column(Text)
+    """The answer as received (JSON text; contact lists removed), or the item as far as it got."""
+    error: Mapped[str] = mapped_column(Text)
+    quarantined_at: Mapped[datetime]
+    run_id: Mapped[int | None]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from munijobs.items import JobPosting
 from munijobs.normalise import normalise_posting
+from storage.boundary import coerce_to_columns
 from storage.db import session_scope
 from storage.models import Posting, PostingChange
 from storage.postings import load_postings, store_batch
@@ -96,5 +97,8 @@ def _one_chunk_ahead(pool: ProcessPoolExecutor, chunks: Iterable[list[JobPosting
 
 
 def _normalise_all(items: list[JobPosting]) -> list[JobPosting]:
-    """normalise_posting over a list (what a worker process runs per task)."""
-    return [normalise_posting(item) for item in items]
+    """normalise_posting over a list (what a worker process runs per task), coerced to what the columns hold."""
+    for item in items:
+        normalise_posting(item)
+        coerce_to_columns(item)
+    return items

@@ -28,6 +28,15 @@ FIXTURES = Path(__file__).resolve().parents[1] / "files" / "nav"
 PAGE_ID_NAMESPACE = uuid.UUID("6f0d7a52-5a3e-4c8e-9d0b-2f1c3b4a5d6e")
 BRREG_PREFIX = "/enhetsregisteret/api"
 PUBLIC_TOKEN = "eyJmYWtlIjoicHVibGljIn0.cHVibGlj.dG9rZW4"
+DELETE = object()
+"""In an override: remove the key instead of replacing its value."""
+
+
+def _overridden(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    if not overrides:
+        return data
+    result = {**data, **overrides}
+    return {key: value for key, value in result.items() if value is not DELETE}
 
 
 @dataclass
@@ -63,6 +72,12 @@ class Scenario:
     faults: list[Fault] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)
     """Brønnøysund numbers answered with 410 (deleted)."""
+    entry_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Fault mode: keys of `_feed_entry` replaced per ad uuid on every feed page (a value of DELETE removes the key)."""
+    detail_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Fault mode: top-level keys of a feedentry answer replaced per ad uuid (DELETE removes the key)."""
+    next_id_overrides: dict[str, str] = field(default_factory=dict)
+    """Fault mode: `next_id` of a page (by page id) replaced, e.g. to point back to an earlier page (a loop)."""
 
     @classmethod
     def from_files(cls, directory: Path = FIXTURES, **overrides: Any) -> Scenario:
@@ -177,6 +192,9 @@ class FakeNav:
         if path == "/api/publicToken":
             text = f"Current public token for Nav Job Vacancy Feed:\n{self.scenario.public_token}\n"
             return 200, {"Content-Type": "text/plain"}, text.encode()
+        if path in (BRREG_PREFIX, BRREG_PREFIX + "/"):
+            links = {kind: {"href": f"{BRREG_PREFIX}/{kind}"} for kind in ("enheter", "underenheter")}
+            return 200, {"Content-Type": "application/json"}, json.dumps({"_links": links}).encode()
         if path.startswith(BRREG_PREFIX + "/"):
             return self._brreg(path.removeprefix(BRREG_PREFIX + "/"))
         if path.startswith("/api/v1/"):
@@ -213,6 +231,7 @@ class FakeNav:
         else:
             on_page, next_seq = [first, *following], None
         next_id = page_item_id(next_seq) if next_seq is not None else None
+        next_id = self.scenario.next_id_overrides.get(page_item_id(first), next_id)
         body = {
             "version": "1.0",
             "title": "Stillingsfeeden fra arbeidsplassen.no (fake)",
@@ -222,7 +241,8 @@ class FakeNav:
             "next_url": f"/api/v1/feed/{next_id}" if next_id else None,
             "id": page_item_id(first),
             "next_id": next_id,
-            "items": [_feed_line(entries[seq]) for seq in on_page],
+            "items": [_feed_line(entries[seq], self.scenario.entry_overrides.get(entries[seq]["uuid"]))
+                      for seq in on_page],
         }
         last = entries[on_page[-1]]
         headers_out = {"Content-Type": "application/json", "ETag": page_item_id(on_page[-1])}
@@ -238,6 +258,7 @@ class FakeNav:
         if latest["status"] == "ACTIVE":
             known = [stamp for stamp in versions if stamp <= latest["sistEndret"]] or list(versions)
             body["ad_content"] = versions[max(known)]
+        body = _overridden(body, self.scenario.detail_overrides.get(ad_uuid))
         return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
     def _brreg(self, path: str) -> tuple[int, dict, bytes]:
@@ -250,21 +271,21 @@ class FakeNav:
         return 200, {"Content-Type": "application/json"}, json.dumps(table[orgnr]).encode()
 
 
-def _feed_line(entry: dict[str, Any]) -> dict[str, Any]:
+def _feed_line(entry: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "id": entry["uuid"],
         "url": f"/api/v1/feedentry/{entry['uuid']}",
         "title": entry.get("title", "?"),
         "content_text": "Stillingsannonse",
         "date_modified": entry["sistEndret"],
-        "_feed_entry": {
+        "_feed_entry": _overridden({
             "uuid": entry["uuid"],
             "status": entry["status"],
             "title": entry.get("title", "?"),
             "businessName": entry.get("businessName", "?"),
             "municipal": entry.get("municipal", "?"),
             "sistEndret": entry["sistEndret"],
-        },
+        }, overrides),
     }
 
 

@@ -44,10 +44,13 @@ def test_crawl_stores_valid_items_drops_invalid_ones_and_records_the_run(databas
         run = connection.execute(text("SELECT * FROM v_crawl_runs")).mappings().one()
         stats = connection.execute(text("SELECT stats FROM crawl_runs")).scalar()
     assert titles == ["Sykepleier 1", "Sykepleier 2", "Sykepleier 4"]
-    assert (run["status"], run["items_seen"], run["items_new"], run["items_updated"]) == ("ok", 4, 3, 0)
+    # an ad that cannot be stored is an error on an ad: quarantined, and the run is partial (issue 10)
+    assert (run["status"], run["items_seen"], run["items_new"], run["items_updated"]) == ("partial", 4, 3, 0)
     assert run["finished_at"] is not None
     stats = json.loads(stats) if isinstance(stats, str) else stats
     assert stats["dropped/missing_title"] == 1
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT source_ad_id FROM quarantine")).scalars().all() == ["3"]
     assert get_state(engine, "fixture_jobs", "cursor") == "page-2"
     assert "dropped" in result.stderr or "missing_title" in result.stderr
 

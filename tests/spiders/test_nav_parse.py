@@ -11,6 +11,8 @@ from munijobs.constants import PostingStatus
 from munijobs.items import ContactPerson
 from munijobs.normalise import normalise_posting
 from spiders._nav_parse import (
+    AdDetail,
+    FeedEntry,
     MalformedResponse,
     closing_event,
     extract_public_token,
@@ -19,6 +21,7 @@ from spiders._nav_parse import (
     parse_detail,
     parse_feed_page,
     posting_from_detail,
+    redacted_answer,
 )
 from tests.fakes.nav_server import FIXTURES
 from tests.spiders.nav_harness import CONTACT_TRACES, ad
@@ -179,3 +182,52 @@ def test_closing_event_is_expired_only_after_the_expiry():
     )
     assert closing_event("x", expires, datetime(2026, 10, 9, tzinfo=UTC)).status == PostingStatus.WITHDRAWN
     assert closing_event("x", None, datetime(2026, 10, 9, tzinfo=UTC)).status == PostingStatus.WITHDRAWN
+
+
+def _detail(body: dict) -> AdDetail:
+    return parse_detail(json.dumps({"uuid": "x", **body}).encode(), "u")
+
+
+@pytest.mark.parametrize("body", [
+    {"status": "ACTIVE"},
+    {"status": "ACTIVE", "ad_content": "not an object"},
+    {"status": "ACTIVE", "ad_content": {}},
+    {"ad_content": {"title": "Lærer"}},
+    {"status": None, "ad_content": {"title": "Lærer"}},
+    {"status": "PAUSED", "ad_content": {"title": "Lærer"}},
+])
+def test_malformed_details_neither_store_nor_close(body):
+    detail = _detail(body)
+    assert detail.problem() and not detail.closes
+
+
+def test_only_inactive_or_masked_details_close():
+    assert _detail({"status": "INACTIVE"}).closes and not _detail({"status": "INACTIVE"}).problem()
+    masked = _detail({"status": "ACTIVE", "ad_content": {"title": "...", "employer": None}})
+    assert masked.closes and not masked.problem()
+    assert not _detail({"status": "ACTIVE", "ad_content": {"title": "Lærer"}}).closes
+
+
+def test_feed_entry_texts_are_storable():
+    entry_data = {"uuid": "a\x00b", "status": "ACTIVE", "businessName": "Leka\x00 kommune\ud800"}
+    body = {"id": "p", "items": [{"_feed_entry": entry_data}]}
+    (entry,) = parse_feed_page(json.dumps(body).encode(), "u").entries
+    assert (entry.uuid, entry.business_name) == ("ab", "Leka kommune")
+
+
+def test_feed_entries_close_only_when_inactive_or_masked():
+    def entry(status: str, title: str = "Lærer", name: str = "Leka kommune") -> FeedEntry:
+        return FeedEntry(uuid="x", status=status, title=title, business_name=name, municipal="", modified_at=None)
+
+    assert entry("INACTIVE").closes and entry("ACTIVE", "...", "").closes
+    assert not entry("").closes and not entry("PAUSED").closes and not entry("ACTIVE").closes
+
+
+def test_odd_shapes_map_without_raising_and_contacts_never_reach_the_quarantine():
+    content = {"title": "Lærer", "employer": "Leka kommune", "workLocations": 7, "categoryList": {"code": 1},
+               "positioncount": ["2"], "published": 20261001, "contactList": [{"name": "Kari Kontaktperson"}]}
+    posting = posting_from_detail(_detail({"status": "ACTIVE", "ad_content": content}))
+    assert posting.title == "Lærer" and posting.employer_name is None and posting.work_locations == []
+    assert posting.occupations == [] and posting.positions_raw is None and posting.published_at is None
+    redacted = redacted_answer({"uuid": "x", "ad_content": content})
+    assert "contactList" not in redacted["ad_content"] and redacted["ad_content"]["title"] == "Lærer"

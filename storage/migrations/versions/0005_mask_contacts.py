@@ -23,7 +23,7 @@ from alembic import op
 from munijobs.normalise.privacy import mask_html, mask_personal_data
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
