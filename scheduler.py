@@ -38,6 +38,7 @@ from munijobs.extensions import rotating_log
 from munijobs.health import evaluate_run
 from spiders._brreg import refresh_stale_units
 from storage.db import ensure_schema, get_engine, session_scope
+from storage.locks import Held
 from storage.maintenance import run_maintenance
 from storage.models import CrawlRun
 from storage.runs import fail_run, get_run
@@ -311,8 +312,12 @@ class Runner:
         if self.stopping.is_set():
             return Outcome.SKIPPED
         set_state(self.engine, *STATE_KEY, datetime.now(UTC).isoformat())
-        result = run_maintenance(self.engine, refresh_employers=lambda: refresh_stale_units(
-            self.engine, self.settings.get("BRREG_API_URL"), self.settings.get("USER_AGENT")))
+        try:
+            result = run_maintenance(self.engine, refresh_employers=lambda: refresh_stale_units(
+                self.engine, self.settings.get("BRREG_API_URL"), self.settings.get("USER_AGENT")))
+        except Held as exc:
+            logger.info("maintenance: %s; skipped", exc)
+            return Outcome.LOCKED
         logger.info("maintenance: %d postings expired, %d employers refreshed (%d failed), %d runs and %d alerts"
                     " pruned", result.expired, result.employers_refreshed, result.employers_failed,
                     result.runs_pruned, result.alerts_pruned)

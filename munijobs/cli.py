@@ -139,7 +139,7 @@ def crawl_one(source: str, settings) -> int:
 
         def heartbeat():
             try:
-                renewed = lease.renew()
+                renewed = lease.verify() and lease.renew()
             except DBAPIError as exc:  # a passing database fault: keep beating, the lease outlives a few misses
                 click.echo(f"munijobs: {source}: could not renew the crawl lock: {exc}", err=True)
                 return
@@ -279,17 +279,23 @@ def maintenance():
     """Expire postings past their deadline or expiry, drop employers fetched over 30 days ago, prune old run history.
 
     Run history means crawl runs and resolved alerts older than 90 days (each source keeps its latest run); ad data is
-    never deleted. The scheduler runs this daily ([maintenance] in the schedule file).
+    never deleted. The scheduler runs this daily ([maintenance] in the schedule file). Exits 3 when another
+    maintenance or a renormalise is running.
 
     Example: munijobs maintenance
     """
     from spiders._brreg import refresh_stale_units
+    from storage.locks import Held
     from storage.maintenance import run_maintenance
 
     settings = project_settings()
     engine = database(settings)
-    result = run_maintenance(engine, refresh_employers=lambda: refresh_stale_units(
-        engine, settings.get("BRREG_API_URL"), settings.get("USER_AGENT")))
+    try:
+        result = run_maintenance(engine, refresh_employers=lambda: refresh_stale_units(
+            engine, settings.get("BRREG_API_URL"), settings.get("USER_AGENT")))
+    except Held as exc:
+        click.echo(f"munijobs: {exc}; not starting another.", err=True)
+        sys.exit(EXIT_LOCKED)
     click.echo(f"maintenance: {result.expired} postings expired, {result.employers_refreshed} employers refreshed"
                f" ({result.employers_failed} could not be fetched and keep their old entry),"
                f" {result.runs_pruned} runs and {result.alerts_pruned} alerts pruned")
@@ -302,8 +308,11 @@ def maintenance():
 def renormalise(source, workers):
     """Re-run the normaliser over stored postings without a recrawl; history is written only for real changes.
 
+    Exits 3 when maintenance or another renormalise is running.
+
     Example: munijobs renormalise --source nav --workers 2
     """
+    from storage.locks import MAINTENANCE, Held, holding
     from storage.renormalise import renormalise_postings
 
     engine = database()
@@ -311,7 +320,12 @@ def renormalise(source, workers):
     def progress(done: int, total: int) -> None:
         click.echo(f"renormalise: {done}/{total} postings", err=True)
 
-    result = renormalise_postings(engine, source=source, progress=progress, workers=workers)
+    try:
+        with holding(engine, MAINTENANCE):
+            result = renormalise_postings(engine, source=source, progress=progress, workers=workers)
+    except Held as exc:
+        click.echo(f"munijobs: {exc} (maintenance or renormalise); not starting another.", err=True)
+        sys.exit(EXIT_LOCKED)
     click.echo(f"renormalised {result.seen} postings: {result.changed} changed, {result.fields} field changes")
 
 

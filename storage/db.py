@@ -7,6 +7,9 @@ PostgreSQL is ``postgresql+psycopg://user@host/db``.
 from __future__ import annotations
 
 import os
+import re
+import time
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -15,7 +18,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, make_url, select
+from filelock import FileLock, Timeout
+from sqlalchemy import Engine, create_engine, event, func, make_url, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -109,14 +113,89 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+MIGRATION_WAIT_SECONDS = 300.0
+"""How long a command waits for another process that is upgrading the same database."""
+
+
+class MigrationLocked(RuntimeError):
+    """Another process has been upgrading the database for longer than MIGRATION_WAIT_SECONDS."""
+
+
+def advisory_key(name: str) -> int:
+    """A stable 31-bit key for pg_advisory_lock, derived from a lock name."""
+    return zlib.crc32(f"munijobs:{name}".encode()) & 0x7FFFFFFF
+
+
+def sqlite_lock_file(engine: Engine, name: str) -> Path | None:
+    """The lock file of `name` beside a SQLite database file; None for PostgreSQL and in-memory databases."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database).resolve()
+    return path.with_name(f"{path.name}.{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.lock")
+
+
+def file_lock(path: Path, timeout: float = 0) -> FileLock | None:
+    """An exclusive flock on `path` (the kernel drops it with the process), waiting up to `timeout` seconds; None when
+    another holder kept it. Raises OSError when the lock file cannot be made (read-only directory, no flock)."""
+    lock = FileLock(path, timeout=timeout, thread_local=False, fallback_to_soft=False, preserve_lock_file=True)
+    try:
+        lock.acquire()
+    except Timeout:
+        return None
+    return lock
+
+
+@contextmanager
+def migration_lock(engine: Engine, wait: float = MIGRATION_WAIT_SECONDS) -> Iterator[None]:
+    """Serialise schema upgrades of one database: an advisory lock on PostgreSQL, a file lock on SQLite.
+
+    The loser waits, then finds the schema upgraded; after `wait` seconds it raises MigrationLocked.
+    """
+    locked = MigrationLocked(f"another process has been upgrading the database for over {wait:g} s")
+    if engine.dialect.name == "postgresql":
+        key = advisory_key("_migrations")
+        with engine.connect() as connection:
+            deadline = time.monotonic() + wait
+            while not connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                connection.commit()
+                if time.monotonic() > deadline:
+                    raise locked
+                time.sleep(0.1)
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                connection.commit()
+        return
+    path = sqlite_lock_file(engine, "_migrations")
+    try:
+        lock = file_lock(path, timeout=wait) if path is not None else None
+    except OSError:  # a read-only directory: nobody can upgrade this database from here anyway
+        lock = None
+    else:
+        if path is not None and lock is None:
+            raise locked
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
 def upgrade(engine: Engine | None = None) -> Engine:
-    """Apply all migrations, then load the reference tables and sources (idempotent). Returns the engine."""
+    """Apply all migrations, then load the reference tables and sources (idempotent). Returns the engine.
+
+    Concurrent upgrades of one database (two first commands on a new one) run one after the other.
+    """
     engine = engine or get_engine()
-    with engine.begin() as connection:
-        cfg = alembic_config(engine)
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
-    load_reference_data(engine)
+    with migration_lock(engine):
+        with engine.begin() as connection:
+            cfg = alembic_config(engine)
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+        load_reference_data(engine)
     return engine
 
 
