@@ -19,8 +19,9 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from filelock import FileLock, Timeout
-from sqlalchemy import Engine, create_engine, event, func, make_url, select, text
+from sqlalchemy import URL, Engine, create_engine, event, func, make_url, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from munijobs import codes
@@ -55,18 +56,92 @@ class UnsupportedDatabase(ValueError):
     """DATABASE_URL names a database munijobs does not support."""
 
 
+IN_USE: list[str] = []
+"""The URL (password hidden) of the database this process opened last, for error messages."""
+
+
+class DatabaseMissing(ValueError):
+    """A reading command was pointed at a SQLite file that does not exist (a mistyped path, say)."""
+
+
+def parse_database_url(url: str | None = None) -> URL:
+    """The parsed DATABASE_URL; UnsupportedDatabase (one line, with a hint) when it is not a database URL."""
+    text = database_url(url)
+    try:
+        parsed = make_url(text)
+    except (ArgumentError, ValueError):
+        hint = f"for a SQLite file write sqlite:///{text}" if "://" not in text else \
+            "write sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
+        raise UnsupportedDatabase(f"DATABASE_URL {_hidden(text)!r} is not a database URL: {hint}") from None
+    if parsed.drivername in ("postgres", "postgres+psycopg"):
+        raise UnsupportedDatabase(f"unsupported DATABASE_URL {parsed.render_as_string(hide_password=True)!r}: "
+                                  "PostgreSQL URLs start with postgresql:// or postgresql+psycopg://")
+    return parsed
+
+
+def _hidden(text: str) -> str:
+    """An unparsable URL as it may be shown: the part between '://' and '@' (a password, maybe) masked."""
+    scheme, sep, rest = text.partition("://")
+    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if sep and "@" in rest else text
+
+
 def get_engine(url: str | None = None) -> Engine:
     """One engine per database URL for the life of the process (None: DATABASE_URL as it is now, or the default).
 
     `postgresql://` URLs use the psycopg (3) driver; anything but SQLite and PostgreSQL is refused.
     """
-    parsed = make_url(database_url(url))
+    parsed = parse_database_url(url)
+    IN_USE[:] = [parsed.render_as_string(hide_password=True)]
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise UnsupportedDatabase(f"unsupported DATABASE_URL {parsed.render_as_string(hide_password=True)!r}: "
                                   "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB")
     return _engine(parsed.render_as_string(hide_password=False))
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The file of a SQLite database; None for PostgreSQL, in-memory and URI databases."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _read_only(path: Path) -> bool:
+    """True when this process should not (or cannot) write the database file or the WAL files beside it."""
+    stat = path.stat()
+    return not (stat.st_mode & 0o222) or not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK)
+
+
+def reading_engine(url: str | None = None) -> Engine:
+    """The engine of a reading command: refuses a SQLite file that does not exist (DatabaseMissing) instead of
+    creating an empty one, and opens a file it may not write read-only (mode=ro, no WAL writes, no upgrade)."""
+    engine = get_engine(url)
+    path = sqlite_file(engine)
+    if path is None:
+        return ensure_schema(engine)
+    if not path.is_file():
+        raise DatabaseMissing(f"no database at {path}: run `munijobs crawl` or `munijobs db upgrade` first")
+    if not _read_only(path):
+        return ensure_schema(engine)
+    return _read_only_engine(str(path.resolve()))
+
+
+@cache
+def _read_only_engine(path: str) -> Engine:
+    from urllib.parse import quote
+
+    engine = create_engine(f"sqlite:///file:{quote(path)}?mode=ro&uri=true")
+    event.listen(engine, "connect", _read_only_pragmas)
+    return engine
+
+
+def _read_only_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
 
 
 @cache
@@ -128,10 +203,10 @@ def advisory_key(name: str) -> int:
 
 def sqlite_lock_file(engine: Engine, name: str) -> Path | None:
     """The lock file of `name` beside a SQLite database file; None for PostgreSQL and in-memory databases."""
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:"):
+    database = sqlite_file(engine)
+    if database is None:
         return None
-    path = Path(database).resolve()
+    path = database.resolve()
     return path.with_name(f"{path.name}.{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.lock")
 
 

@@ -35,10 +35,11 @@ class AnalystCommand(click.Command):
 
 
 def engine():
-    """The upgraded database engine of DATABASE_URL (default sqlite:///munijobs.db)."""
-    from storage.db import ensure_schema, get_engine
+    """The database engine of DATABASE_URL (default sqlite:///munijobs.db) for reading: a SQLite file that does not
+    exist is refused (storage.db.DatabaseMissing), one this process may not write is opened read-only."""
+    from storage.db import reading_engine
 
-    return ensure_schema(get_engine())
+    return reading_engine()
 
 
 class Parsed(click.ParamType):
