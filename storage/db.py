@@ -213,6 +213,8 @@ def sqlite_lock_file(engine: Engine, name: str) -> Path | None:
 def file_lock(path: Path, timeout: float = 0) -> FileLock | None:
     """An exclusive flock on `path` (the kernel drops it with the process), waiting up to `timeout` seconds; None when
     another holder kept it. Raises OSError when the lock file cannot be made (read-only directory, no flock)."""
+    if not path.parent.is_dir():  # FileLock would create the directories of a mistyped database path
+        raise FileNotFoundError(f"no directory {path.parent}")
     lock = FileLock(path, timeout=timeout, thread_local=False, fallback_to_soft=False, preserve_lock_file=True)
     try:
         lock.acquire()

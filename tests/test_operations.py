@@ -1,0 +1,179 @@
+"""What an operator, a cron job and a mistyping user meet (issue 14): one line, the right exit, nothing recorded."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from munijobs.settings import KNOWN
+from storage.db import get_engine, reading_engine, session_scope, upgrade
+from storage.models import CrawlRun
+from storage.runs import RunCounts, finish_run, start_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def munijobs(*args: str, cwd, **env) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("SCHEDULE_FILE", "DATABASE_URL")}
+    return subprocess.run([sys.executable, "-m", "munijobs", *args], cwd=cwd, env={**environment, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def one_line(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def run_count(engine) -> int:
+    with session_scope(engine) as session:
+        return session.scalar(select(func.count()).select_from(CrawlRun))
+
+
+# -- -s NAME=VALUE --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("pair", "named"), [
+    ("NAV_DETAIL_CONCURRENCY=0", "NAV_DETAIL_CONCURRENCY=0 is out of range"),
+    ("NAV_DETAIL_CONCURRENCY=four", "not a whole number"),
+    ("NAV_DETAIL_CONCURENCY=4", "did you mean NAV_DETAIL_CONCURRENCY"),
+    ("NAV_FEED_URL=ftp://example.org", "not an http:// or https:// URL"),
+    ("BRREG_API_URL=localhost:9", "not an http:// or https:// URL"),
+    ("EMPLOYER_SCOPE=private", "use one of municipal, public, all"),
+    ("DOWNLOAD_DELAY=soon", "not a number"),
+])
+def test_a_refused_setting_is_one_line_exit_2_and_records_no_run(database_url, tmp_path, pair, named):
+    engine = upgrade(get_engine(database_url))
+    result = munijobs("crawl", "nav", "-s", pair, cwd=tmp_path, DATABASE_URL=database_url)
+    assert result.returncode == 2
+    assert named in one_line(result)
+    assert run_count(engine) == 0
+
+
+def test_a_bad_environment_value_is_one_line_exit_2(tmp_path):
+    result = munijobs("crawl", "nav", cwd=tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'm.db'}",
+                      NAV_FEED_LOOKBACK_DAYS="-3")
+    assert result.returncode == 2
+    assert "environment variable NAV_FEED_LOOKBACK_DAYS=-3 is out of range" in one_line(result)
+
+
+def test_every_known_setting_has_a_valid_default():
+    from munijobs.settings import convert
+
+    for known in KNOWN.values():
+        convert(known, known.default)
+    assert {"NAV_DETAIL_CONCURRENCY", "EMPLOYER_SCOPE", "NAV_FEED_URL", "DATABASE_URL"} <= set(KNOWN)
+
+
+# -- the database --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["export", "-o", "out.csv"], ["search", "sykepleier"], ["stats"],
+                                     ["report", "-o", "r.html"], ["status"], ["browse", "--no-open"],
+                                     ["maintenance"], ["renormalise"]])
+def test_reading_commands_refuse_a_database_file_that_does_not_exist(tmp_path, command):
+    result = munijobs(*command, cwd=tmp_path, DATABASE_URL="sqlite:///typo.db")
+    assert result.returncode == 2
+    assert one_line(result).endswith("no database at typo.db: run `munijobs crawl` or `munijobs db upgrade` first")
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_db_upgrade_still_creates_the_database(tmp_path):
+    result = munijobs("db", "upgrade", cwd=tmp_path, DATABASE_URL="sqlite:///new.db")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "new.db").is_file()
+
+
+@pytest.mark.parametrize(("url", "named"), [
+    ("demo.db", "for a SQLite file write sqlite:///demo.db"),
+    ("mysql://x@localhost/jobs", "unsupported DATABASE_URL"),
+    ("postgres://x@localhost/jobs", "postgresql://"),
+    ("sqlite:///no/such/dir/m.db", "cannot use the database sqlite:///no/such/dir/m.db"),
+    ("postgresql+psycopg://postgres@127.0.0.1:5432/munijobs_no_such_database", "does not exist"),
+    ("://", "is not a database URL"),
+])
+def test_every_bad_database_url_exits_2(tmp_path, url, named):
+    result = munijobs("db", "upgrade", cwd=tmp_path, DATABASE_URL=url)
+    assert result.returncode == 2, result.stderr
+    assert named in one_line(result)
+
+
+def test_error_messages_name_the_database_of_dash_s(tmp_path):
+    result = munijobs("crawl", "nav", "-s", "DATABASE_URL=sqlite:///no/such/dir/m.db", cwd=tmp_path,
+                      DATABASE_URL=f"sqlite:///{tmp_path / 'env.db'}")
+    assert result.returncode == 2
+    line = one_line(result)
+    assert "sqlite:///no/such/dir/m.db" in line and "env.db" not in line
+
+
+def test_a_read_only_sqlite_file_is_read_without_writing(tmp_path):
+    path = tmp_path / "shared.db"
+    engine = upgrade(get_engine(f"sqlite:///{path}"))
+    run_id = start_run(engine, "nav")
+    finish_run(engine, run_id, "ok", RunCounts(items_seen=3))
+    engine.dispose()
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for side in (tmp_path / "shared.db-wal", tmp_path / "shared.db-shm"):
+        side.unlink(missing_ok=True)
+    path.chmod(0o444)
+    before = path.stat().st_mtime_ns
+    reader = reading_engine(f"sqlite:///{path}")
+    assert "mode=ro" in str(reader.url)
+    assert run_count(reader) == 1
+    result = munijobs("stats", cwd=tmp_path, DATABASE_URL=f"sqlite:///{path}")
+    assert result.returncode == 0, result.stderr
+    assert path.stat().st_mtime_ns == before
+    assert not (tmp_path / "shared.db-wal").exists() or (tmp_path / "shared.db-wal").stat().st_size == 0
+
+
+# -- status and the schedule -----------------------------------------------------------------------------------------
+
+def test_status_from_another_directory_finds_the_checkouts_schedule(database_url, tmp_path):
+    """A source that last ran three days ago is overdue, whatever directory monitoring runs status from."""
+    engine = upgrade(get_engine(database_url))
+    run_id = start_run(engine, "nav")
+    finish_run(engine, run_id, "ok", RunCounts(items_seen=3))
+    with session_scope(engine) as session:
+        session.get(CrawlRun, run_id).started_at = datetime.now(UTC) - timedelta(days=3)
+    elsewhere = tmp_path / "monitoring"
+    elsewhere.mkdir()
+    result = munijobs("status", cwd=elsewhere, DATABASE_URL=database_url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "overdue" in result.stdout
+
+
+def test_status_without_a_schedule_is_not_healthy(database_url, tmp_path):
+    engine = upgrade(get_engine(database_url))
+    run_id = start_run(engine, "nav")
+    finish_run(engine, run_id, "ok", RunCounts(items_seen=3))
+    result = munijobs("status", cwd=tmp_path, DATABASE_URL=database_url,
+                      SCHEDULE_FILE=str(tmp_path / "nowhere.toml"))
+    assert result.returncode == 1
+    assert "no schedule file" in result.stderr and "health unknown" in result.stderr
+
+
+def test_an_unknown_source_in_the_schedule_names_file_section_and_known_sources(tmp_path):
+    schedule = tmp_path / "munijobs.toml"
+    schedule.write_text('[sources.navv]\nevery = "10m"\n')
+    result = munijobs("schedule", "--once", cwd=tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'm.db'}")
+    assert result.returncode == 2
+    line = one_line(result)
+    assert str(schedule) in line and "[sources.navv]" in line and "known sources: nav" in line
+
+
+@pytest.mark.parametrize(("table", "named"), [('every = "soon"', "[sources.nav] every"),
+                                              ('every = "10m"\ntime_limit = "-1h"', "[sources.nav] time_limit")])
+def test_a_bad_duration_names_file_and_section(tmp_path, table, named):
+    from scheduler import ScheduleError, load_schedule
+
+    schedule = tmp_path / "munijobs.toml"
+    schedule.write_text(f"[sources.nav]\n{table}\n")
+    with pytest.raises(ScheduleError) as caught:
+        load_schedule(schedule, known_sources=["nav"])
+    assert str(schedule) in str(caught.value) and named in str(caught.value)
