@@ -41,10 +41,16 @@ class OneLineGroup(click.Group):
     """A command group whose usage errors, and those of its commands, are one line with exit code 2."""
 
     def make_context(self, info_name, args, parent=None, **extra):
+        from munijobs.analysts.filters import UNLIMITED, BadValue, check_text
+
         try:
+            for arg in args:
+                check_text(arg, "argument", limit=UNLIMITED)
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:
             raise UsageProblem(exc.format_message()) from None
+        except BadValue as exc:
+            raise UsageProblem(str(exc)) from None
 
     def invoke(self, ctx):
         try:

@@ -177,3 +177,75 @@ def test_a_bad_duration_names_file_and_section(tmp_path, table, named):
     with pytest.raises(ScheduleError) as caught:
         load_schedule(schedule, known_sources=["nav"])
     assert str(schedule) in str(caught.value) and named in str(caught.value)
+
+
+# -- export -o / report -o -------------------------------------------------------------------------------------------
+
+def test_export_never_overwrites_the_database_it_reads(tmp_path):
+    upgrade(get_engine(f"sqlite:///{tmp_path / 'm.db'}")).dispose()
+    (tmp_path / "link.csv").symlink_to(tmp_path / "m.db")
+    before = (tmp_path / "m.db").read_bytes()
+    for target in ("m.db", "link.csv", "m.db-wal"):
+        result = munijobs("export", "-o", target, cwd=tmp_path, DATABASE_URL="sqlite:///m.db")
+        assert result.returncode == 2
+        assert "is the database being read" in one_line(result)
+    assert (tmp_path / "m.db").read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [["export", "--format", "jsonl"], ["report"]])
+def test_output_follows_a_symlink_instead_of_replacing_it(engine, database_url, tmp_path, command):
+    real = tmp_path / "real.out"
+    real.write_text("old")
+    (tmp_path / "link.out").symlink_to(real)
+    result = munijobs(*command, "-o", "link.out", cwd=tmp_path, DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "link.out").is_symlink() and real.read_text() != "old"
+
+
+@pytest.mark.parametrize("command", [["export"], ["report"]])
+def test_a_fifo_target_is_written_not_replaced(engine, database_url, tmp_path, command):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    result = munijobs(*command, "-o", str(fifo), cwd=tmp_path, DATABASE_URL=database_url)
+    received, _ = reader.communicate(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert fifo.is_fifo(), "the FIFO was replaced by a regular file"
+    assert received.startswith(b"ad_id," if command == ["export"] else b"<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("command", [["export", "-o"], ["report", "-o"]])
+def test_an_unwritable_target_is_one_line_exit_2(engine, database_url, tmp_path, monkeypatch, command):
+    """What a read-only file system or a denied directory answers (the tests run as root, so it is simulated)."""
+    import errno
+
+    from click.testing import CliRunner
+
+    from munijobs.cli import cli
+
+    def refuse(*_args, **_kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("munijobs.analysts.export.tempfile.mkstemp", refuse)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = CliRunner().invoke(cli, [*command, str(tmp_path / "out")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Read-only file system" in lines[0], result.stderr
+
+
+# -- filter values ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "named"), [
+    ([b"export", b"-o", b"-", b"--employer", b"Bod\xf8"], "is not UTF-8 text"),
+    ([b"stats", b"--municipality", b"Bod\xf8"], "is not UTF-8 text"),
+    ([b"search", b"Bod\xf8"], "is not UTF-8 text"),
+    ([b"export", b"-o", b"-", b"--employer", b"x" * 100_000], "--employer is 100,000 characters long"),
+    ([b"search", b" ".join([b"ab"] * 220)], "QUERY has 220 words"),
+])
+def test_bad_filter_values_are_one_line_exit_2(engine, database_url, tmp_path, args, named):
+    result = subprocess.run([sys.executable, "-m", "munijobs", *args], cwd=tmp_path, capture_output=True,
+                            timeout=120, env={**os.environ, "DATABASE_URL": database_url, "LC_ALL": "C.UTF-8"})
+    assert result.returncode == 2
+    stderr = result.stderr.decode()
+    assert len(stderr.strip().splitlines()) == 1 and named in stderr and "Traceback" not in stderr, stderr
