@@ -162,6 +162,8 @@ USER_AGENT = _env(
 ROBOTSTXT_OBEY = True
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
+"""Scrapy's remote-control server executes the code it is sent: off, like Telnet, unless asked for with -s."""
 CONCURRENT_REQUESTS = 8
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
 AUTOTHROTTLE_ENABLED = True
@@ -183,6 +185,8 @@ RETRY_BACKOFF_MAX = _float("RETRY_BACKOFF_MAX", 120, 0, 86400)
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "munijobs.middlewares.BackoffRetryMiddleware": 550,
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "munijobs.middlewares.RobotsTxtMiddleware": 100,
 }
 
 ITEM_PIPELINES = {

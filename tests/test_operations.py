@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -249,3 +250,59 @@ def test_bad_filter_values_are_one_line_exit_2(engine, database_url, tmp_path, a
     assert result.returncode == 2
     stderr = result.stderr.decode()
     assert len(stderr.strip().splitlines()) == 1 and named in stderr and "Traceback" not in stderr, stderr
+
+
+# -- quiet, honest output ---------------------------------------------------------------------------------------------
+
+def test_no_remote_control_server_unless_asked_for():
+    """Scrapy's remote-control server and Telnet console execute what they are sent: neither starts by default."""
+    from scrapy import Spider
+    from scrapy.exceptions import NotConfigured
+    from scrapy.extensions.remote_control import RemoteControl
+    from scrapy.utils.test import get_crawler
+
+    from munijobs.cli import project_settings
+
+    settings = project_settings()
+    with pytest.raises(NotConfigured):
+        RemoteControl.from_crawler(get_crawler(Spider, {"REMOTE_CONTROL_ENABLED": settings["REMOTE_CONTROL_ENABLED"]}))
+    assert not settings.getbool("TELNETCONSOLE_ENABLED")
+    assert project_settings({"REMOTE_CONTROL_ENABLED": "1"}).getbool("REMOTE_CONTROL_ENABLED")
+
+
+def test_an_unreachable_source_is_clear_lines_without_a_traceback(database_url, tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = munijobs("crawl", "nav", "-s", f"NAV_FEED_URL=http://127.0.0.1:{port}", "-s", "RETRY_TIMES=0",
+                      cwd=tmp_path, DATABASE_URL=database_url)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("munijobs: nav: run 1 failed")
+
+
+def test_ci_takes_the_seed_ad_from_shared_beside_the_checkout():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "/work/shared" not in script
+    assert '$(cd .. && pwd)/shared/examples/seed-ad.txt' in script
+
+
+def test_scheduler_log_names_the_time_zone_and_agrees_with_status(database_url, tmp_path):
+    """`schedule --once` says when a source is next due, with its zone; status shows the same moment in UTC."""
+    engine = upgrade(get_engine(database_url))
+    run_id = start_run(engine, "nav")
+    finish_run(engine, run_id, "ok", RunCounts(items_seen=3))
+    with session_scope(engine) as session:
+        started = session.get(CrawlRun, run_id).started_at
+    (tmp_path / "munijobs.toml").write_text('[scheduler]\ntimezone = "Europe/Oslo"\n[sources.nav]\nevery = "6h"\n')
+    once = munijobs("schedule", "--once", cwd=tmp_path, DATABASE_URL=database_url)
+    assert once.returncode == 0, once.stderr
+    due = started + timedelta(hours=6)
+    oslo = due.astimezone(ZoneInfo("Europe/Oslo"))
+    assert f"nav: not due until {oslo:%Y-%m-%d %H:%M:%S %Z} ({due.astimezone(UTC):%H:%M} UTC)" in once.stderr
+    stamp = once.stderr.splitlines()[0].split(" [")[0]
+    assert stamp[-5] in "+-" and stamp[-4:].isdigit(), f"log time without its zone: {stamp!r}"
+    status = munijobs("status", cwd=tmp_path, DATABASE_URL=database_url)
+    assert f"{due.astimezone(UTC):%Y-%m-%d %H:%M}" in status.stdout
