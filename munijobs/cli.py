@@ -64,7 +64,7 @@ def project_settings(overrides: dict[str, str] | None = None):
     (unknown names, numbers out of range, URLs that are not http(s)...: one line, exit 2, before anything runs)."""
     from scrapy.utils.project import get_project_settings
 
-    from munijobs.settings import ENV_SETTINGS, KNOWN, SettingError, check_setting, convert
+    from munijobs.settings import ENV_SETTINGS, KNOWN, SettingError, UnknownSetting, check_setting, convert
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "munijobs.settings")
     settings = get_project_settings()
@@ -74,12 +74,28 @@ def project_settings(overrides: dict[str, str] | None = None):
                 settings.set(name, convert(KNOWN[name], os.environ[name]), priority="project")
             except SettingError as exc:
                 raise UsageProblem(f"environment variable {exc}") from None
+    unknown = {}
     for name, value in (overrides or {}).items():
         try:
             settings.set(name, check_setting(name, value), priority="cmdline")
+        except UnknownSetting as exc:
+            unknown[name] = (value, exc)
         except SettingError as exc:
             raise UsageProblem(f"-s {exc}") from None
+    declared = spider_settings(settings) if unknown else set()
+    for name, (value, exc) in unknown.items():
+        if name not in declared:
+            raise UsageProblem(f"-s {exc}")
+        settings.set(name, value, priority="cmdline")
     return settings
+
+
+def spider_settings(settings) -> set[str]:
+    """Names of the settings the spiders declare as their own (class attribute `known_settings`)."""
+    from scrapy.spiderloader import SpiderLoader
+
+    loader = SpiderLoader.from_settings(settings)
+    return {name for spider in loader.list() for name in getattr(loader.load(spider), "known_settings", ())}
 
 
 def spider_names(settings) -> list[str]:

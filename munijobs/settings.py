@@ -37,6 +37,10 @@ class SettingError(ValueError):
     """A setting value (or name) that cannot be used; the message is one line naming it."""
 
 
+class UnknownSetting(SettingError):
+    """A setting name neither munijobs nor Scrapy knows (a spider may still declare it in `known_settings`)."""
+
+
 def convert(known: Known, value: object):
     """The value of a setting from its text, checked by its kind and range; raises SettingError."""
     from urllib.parse import urlsplit
@@ -85,7 +89,7 @@ def check_setting(name: str, value: str):
                                                                                                  "ENV_SETTINGS")})
     if name not in defaults:
         close = difflib.get_close_matches(name.upper(), [*KNOWN, *defaults], n=1, cutoff=0.6)
-        raise SettingError(f"unknown setting {name!r}" + (f": did you mean {close[0]}?" if close else
+        raise UnknownSetting(f"unknown setting {name!r}" + (f": did you mean {close[0]}?" if close else
                                                           ": see munijobs/settings.py for the settings"))
     default = defaults[name]
     if isinstance(default, bool):

@@ -101,9 +101,14 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 def sqlite_file(engine: Engine) -> Path | None:
-    """The file of a SQLite database; None for PostgreSQL, in-memory and URI databases."""
+    """The file of a SQLite database (also of a `file:` URI, as the read-only engine has); None for PostgreSQL and
+    in-memory databases."""
+    from urllib.parse import unquote
+
     database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:"):
+    if database and database.startswith("file:"):
+        database = unquote(database.removeprefix("file:").partition("?")[0])
+    if not database or database == ":memory:":
         return None
     return Path(database)
 

@@ -340,13 +340,14 @@ def browse(port, no_open):
     Example: munijobs browse --port 8001 --no-open
     """
     from munijobs.analysts.browse import serve
+    from storage.db import sqlite_file
 
     database = engine()
     if database.dialect.name != "sqlite":
         raise BadInput("Datasette needs a SQLite database, but DATABASE_URL is PostgreSQL: export the data instead,"
                        " e.g. munijobs export --format parquet -o ads.parquet (or --format csv), and open that file")
-    path = database.url.database
-    if not path or path == ":memory:":
+    path = str(sqlite_file(database) or "")
+    if not path:
         raise BadInput("Datasette needs a SQLite database file, not an in-memory database: set DATABASE_URL to"
                        " sqlite:///FILE")
     serve(path, port, not no_open)
