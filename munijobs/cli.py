@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from munijobs.analysts.commands import BadInput, OneLineErrors
 from munijobs.constants import RunStatus
 
 EXIT_FAILED = 1
@@ -31,32 +32,8 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
     return overrides
 
 
-class UsageProblem(click.ClickException):
-    """Bad input: one line on stderr ("Error: ..."), exit code 2."""
-
-    exit_code = EXIT_USAGE
-
-
-class OneLineGroup(click.Group):
+class OneLineGroup(OneLineErrors, click.Group):
     """A command group whose usage errors, and those of its commands, are one line with exit code 2."""
-
-    def make_context(self, info_name, args, parent=None, **extra):
-        from munijobs.analysts.filters import UNLIMITED, BadValue, check_text
-
-        try:
-            for arg in args:
-                check_text(arg, "argument", limit=UNLIMITED)
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
-            raise UsageProblem(exc.format_message()) from None
-        except BadValue as exc:
-            raise UsageProblem(str(exc)) from None
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise UsageProblem(exc.format_message()) from None
 
 
 def project_settings(overrides: dict[str, str] | None = None):
@@ -73,7 +50,7 @@ def project_settings(overrides: dict[str, str] | None = None):
             try:
                 settings.set(name, convert(KNOWN[name], os.environ[name]), priority="project")
             except SettingError as exc:
-                raise UsageProblem(f"environment variable {exc}") from None
+                raise BadInput(f"environment variable {exc}") from None
     unknown = {}
     for name, value in (overrides or {}).items():
         try:
@@ -81,11 +58,11 @@ def project_settings(overrides: dict[str, str] | None = None):
         except UnknownSetting as exc:
             unknown[name] = (value, exc)
         except SettingError as exc:
-            raise UsageProblem(f"-s {exc}") from None
+            raise BadInput(f"-s {exc}") from None
     declared = spider_settings(settings) if unknown else set()
     for name, (value, exc) in unknown.items():
         if name not in declared:
-            raise UsageProblem(f"-s {exc}")
+            raise BadInput(f"-s {exc}")
         settings.set(name, value, priority="cmdline")
     return settings
 

@@ -142,36 +142,6 @@ def test_a_live_holder_on_another_host_keeps_its_lease(engine):
         assert lease_row(engine).holder == "elsewhere.example:42"
 
 
-@pytest.mark.postgres
-def test_killed_holder_process_frees_the_advisory_lock(postgres_server, tmp_path):
-    url, drop = fresh_postgres_database(postgres_server)
-    engine = upgrade(get_engine(url))
-    env = {**os.environ, "DATABASE_URL": url, "FAKE_CRAWL_SECONDS": "60", "FAKE_CRAWL_LOG": str(tmp_path / "log")}
-    holder = subprocess.Popen([sys.executable, str(FAKE_CRAWL), "nav"], env=env)
-    try:
-        deadline = time.monotonic() + 20
-        while lease_row(engine) is None or lease_row(engine).run_id is None:
-            assert time.monotonic() < deadline and holder.poll() is None, "the holder never took the lock"
-            time.sleep(0.05)
-        run_id = lease_row(engine).run_id
-        assert acquire(engine, "nav", holder="host-b:2") is None, "a live holder keeps the lock"
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
-        deadline = time.monotonic() + 10
-        while (heir := acquire(engine, "nav", holder="host-b:2")) is None:
-            assert time.monotonic() < deadline, "the advisory lock of a killed process was never freed"
-            time.sleep(0.05)
-        assert heir.taken_over_run == run_id
-        assert get_run(engine, run_id).status == RunStatus.FAILED
-        heir.release()
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
-        engine.dispose()
-        drop()
-
-
 def terminate_sessions(url: str) -> None:
     """What a PostgreSQL restart does to a client: every session of the database ends (its advisory locks too)."""
     admin = create_engine(url, poolclass=NullPool)
@@ -181,40 +151,40 @@ def terminate_sessions(url: str) -> None:
     admin.dispose()
 
 
-@pytest.mark.postgres
-def test_after_a_server_restart_the_holder_retakes_its_lock(postgres_server):
+@pytest.fixture
+def pg_engine(postgres_server):
+    """(url, upgraded engine) of a fresh PostgreSQL database."""
     url, drop = fresh_postgres_database(postgres_server)
     engine = upgrade(get_engine(url))
-    try:
-        lease = acquire(engine, "nav", holder="host-a:1")
-        terminate_sessions(url)
-        with engine.connect() as connection:  # the next write reconnects: the lock is re-taken first
-            connection.execute(text("SELECT 1"))
-        assert not lease.lost
-        assert acquire(engine, "nav", holder="host-b:2") is None, "the re-taken lock keeps a second crawl out"
-        lease.release()
-    finally:
-        engine.dispose()
-        drop()
+    yield url, engine
+    engine.dispose()
+    drop()
 
 
 @pytest.mark.postgres
-def test_after_a_server_restart_a_holder_whose_lock_was_taken_writes_nothing(postgres_server):
-    url, drop = fresh_postgres_database(postgres_server)
-    engine = upgrade(get_engine(url))
-    try:
-        first = acquire(engine, "nav", holder="host-a:1")
-        terminate_sessions(url)
-        other = create_engine(url, poolclass=NullPool)
-        second = acquire(other, "nav", holder="host-b:2")
-        assert second is not None, "after the restart the advisory lock was free"
-        with pytest.raises(LockLost), engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        assert first.lost and not first.verify()
-        assert lease_row(other).holder == "host-b:2"
-        second.release()
-        first.release()
-        other.dispose()
-    finally:
-        engine.dispose()
-        drop()
+def test_after_a_server_restart_the_holder_retakes_its_lock(pg_engine):
+    url, engine = pg_engine
+    lease = acquire(engine, "nav", holder="host-a:1")
+    terminate_sessions(url)
+    with engine.connect() as connection:  # the next write reconnects: the lock is re-taken first
+        connection.execute(text("SELECT 1"))
+    assert not lease.lost
+    assert acquire(engine, "nav", holder="host-b:2") is None, "the re-taken lock keeps a second crawl out"
+    lease.release()
+
+
+@pytest.mark.postgres
+def test_after_a_server_restart_a_holder_whose_lock_was_taken_writes_nothing(pg_engine):
+    url, engine = pg_engine
+    first = acquire(engine, "nav", holder="host-a:1")
+    terminate_sessions(url)
+    other = create_engine(url, poolclass=NullPool)
+    second = acquire(other, "nav", holder="host-b:2")
+    assert second is not None, "after the restart the advisory lock was free"
+    with pytest.raises(LockLost), engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    assert first.lost and not first.verify()
+    assert lease_row(other).holder == "host-b:2"
+    second.release()
+    first.release()
+    other.dispose()

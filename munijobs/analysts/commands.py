@@ -18,8 +18,9 @@ class BadInput(click.ClickException):
     exit_code = EXIT_USAGE
 
 
-class AnalystCommand(click.Command):
-    """A command whose usage errors (bad option values, unknown options) are one line, exit code 2."""
+class OneLineErrors:
+    """For click commands and groups: usage errors (bad option values, unknown options), bad filter values and
+    arguments that are not UTF-8 are one line, exit code 2."""
 
     def make_context(self, info_name, args, parent=None, **extra):
         try:
@@ -34,8 +35,14 @@ class AnalystCommand(click.Command):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise BadInput(exc.format_message()) from None
         except f.BadValue as exc:
             raise BadInput(str(exc)) from None
+
+
+class AnalystCommand(OneLineErrors, click.Command):
+    """An analyst command: bad input is one line, exit code 2."""
 
 
 def engine():
