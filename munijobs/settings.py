@@ -1,6 +1,11 @@
 """Scrapy and munijobs settings. Every munijobs setting can also be set by an environment variable of the same name.
 
 Precedence: ``munijobs crawl -s NAME=VALUE`` > environment variable > the default here.
+
+Each munijobs setting is registered in KNOWN by one line that also says how its value is checked, e.g.
+``JOBBNORGE_API_URL = _url("JOBBNORGE_API_URL", "https://publicapi.jobbnorge.no")`` or
+``JOBBNORGE_PAGE_SIZE = _int("JOBBNORGE_PAGE_SIZE", 100, 1, 1000)`` (``_env`` for free text); `munijobs` refuses
+unknown names and bad values (one line, exit 2) before anything runs.
 """
 
 import os
@@ -145,8 +150,8 @@ STORE_BATCH_SIZE = _int("STORE_BATCH_SIZE", 500, 1, 100_000)
 # -- sources
 NAV_FEED_URL = _url("NAV_FEED_URL", "https://pam-stilling-feed.nav.no")
 NAV_API_TOKEN = _env("NAV_API_TOKEN", "")
-NAV_FEED_LOOKBACK_DAYS = _int("NAV_FEED_LOOKBACK_DAYS", 180, 1, 3650)
-NAV_DETAIL_CONCURRENCY = _int("NAV_DETAIL_CONCURRENCY", 4, 1, 64)
+NAV_FEED_LOOKBACK_DAYS = _int("NAV_FEED_LOOKBACK_DAYS", 180, 1)
+NAV_DETAIL_CONCURRENCY = _int("NAV_DETAIL_CONCURRENCY", 4, 1, 256)
 """Detail requests in flight at once."""
 NAV_PAGE_SIZE = _int("NAV_PAGE_SIZE", 0, 0, 10_000)
 """Entries per feed page; 0 means NAV's default (1000)."""

@@ -45,3 +45,18 @@ def test_a_second_process_waits_for_the_migration_then_proceeds(database_url, tm
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 0, err
     assert "is at revision" in out
+
+
+def test_scheduled_maintenance_is_skipped_while_another_pass_holds_the_lock(engine):
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from scrapy.settings import Settings
+
+    from scheduler import Outcome, Runner, Schedule
+    from storage.locks import MAINTENANCE, holding
+
+    schedule = Schedule(ZoneInfo("Europe/Oslo"), timedelta(minutes=30), {}, None)
+    runner = Runner(Settings({"CRAWL_COMMAND": "true", "BRREG_API_URL": "http://127.0.0.1:9"}), schedule, engine)
+    with holding(engine, MAINTENANCE):
+        assert runner.maintain() == Outcome.LOCKED
