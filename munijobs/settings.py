@@ -20,7 +20,8 @@ from munijobs import __version__
 class Known:
     """A munijobs setting: how a value given as text (environment variable, `-s NAME=VALUE`) is checked and read.
 
-    kind: "text", "int", "float", "url" (http or https; empty allowed when `optional`) or "choice" (of `choices`).
+    kind: "text", "int", "float", "url" (http or https; empty allowed when `optional`), "choice" (of `choices`) or
+    "command" (split like a shell would; empty means `python -m munijobs crawl`).
     """
 
     name: str
@@ -72,6 +73,11 @@ def convert(known: Known, value: object):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SettingError(f"{known.name}={text!r} is not an http:// or https:// URL")
         return text
+    if known.kind == "command":
+        try:
+            return shlex.split(text) or [sys.executable, "-m", "munijobs", "crawl"]
+        except ValueError as exc:
+            raise SettingError(f"{known.name}={text!r} is not a command line: {exc}") from None
     if known.kind == "choice":
         for choice in known.choices:
             if text.casefold() == choice.casefold():
@@ -220,7 +226,7 @@ EXTENSIONS = {
 # -- scheduler (scheduler.py, `munijobs schedule`)
 SCHEDULE_FILE = _env("SCHEDULE_FILE", "munijobs.toml")
 """The schedule: one table per source (see munijobs.toml)."""
-CRAWL_COMMAND = shlex.split(_env("CRAWL_COMMAND", "")) or [sys.executable, "-m", "munijobs", "crawl"]
+CRAWL_COMMAND = _env("CRAWL_COMMAND", "", kind="command")
 """Command the scheduler runs per crawl, followed by the source name; it must exec the crawl (no forking shell)."""
 CRAWL_TIME_LIMIT = _float("CRAWL_TIME_LIMIT", 3600, 1)
 """Seconds a scheduled crawl may run before it is stopped (SIGTERM, then SIGKILL) and its run recorded as failed."""

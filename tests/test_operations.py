@@ -57,11 +57,16 @@ def test_a_refused_setting_is_one_line_exit_2_and_records_no_run(database_url, t
     assert run_count(engine) == 0
 
 
-def test_a_bad_environment_value_is_one_line_exit_2(tmp_path):
-    result = munijobs("crawl", "nav", cwd=tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'm.db'}",
-                      NAV_FEED_LOOKBACK_DAYS="-3")
+@pytest.mark.parametrize(("name", "value", "named"), [
+    ("NAV_FEED_LOOKBACK_DAYS", "-3", "environment variable NAV_FEED_LOOKBACK_DAYS=-3 is out of range"),
+    ("CRAWL_COMMAND", "'unbalanced", "is not a command line"),
+    ("ALERT_WEBHOOK_URL", "hooks.example.org/x", "is not an http:// or https:// URL"),
+])
+def test_a_bad_environment_value_is_one_line_exit_2(tmp_path, name, value, named):
+    result = munijobs("crawl", "nav", cwd=tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'm.db'}", **{name: value})
     assert result.returncode == 2
-    assert "environment variable NAV_FEED_LOOKBACK_DAYS=-3 is out of range" in one_line(result)
+    assert named in one_line(result)
+    assert not (tmp_path / "m.db").exists()
 
 
 def test_every_known_setting_has_a_valid_default():
