@@ -232,8 +232,9 @@ CRAWL_TIME_LIMIT = _float("CRAWL_TIME_LIMIT", 3600, 1)
 """Seconds a scheduled crawl may run before it is stopped (SIGTERM, then SIGKILL) and its run recorded as failed."""
 CRAWL_KILL_GRACE_SECONDS = _float("CRAWL_KILL_GRACE_SECONDS", 30, 0, 3600)
 """Seconds between SIGTERM and SIGKILL when a crawl is stopped."""
-CRAWL_LOCK_TTL = _int("CRAWL_LOCK_TTL", 300, 3, 86400)
-"""Seconds a crawl lock lives without renewal; a killed crawl's lock is taken over after this."""
+CRAWL_LOCK_TTL = _int("CRAWL_LOCK_TTL", 300, 1, 86400)
+"""Seconds a crawl lock lives without renewal. A killed crawl frees its lock at once (advisory or file lock); only a
+lease of a holder on another host sharing a SQLite file must expire first."""
 SHUTDOWN_GRACE_SECONDS = _float("SHUTDOWN_GRACE_SECONDS", 120, 0, 86400)
 """On SIGTERM/SIGINT the scheduler lets running crawls finish this long before it stops them."""
 
