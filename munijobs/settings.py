@@ -188,7 +188,7 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = _float("AUTOTHROTTLE_TARGET_CONCURRENCY", 2.0,
 DOWNLOAD_DELAY = _float("DOWNLOAD_DELAY", 0, 0, 600)
 
 # -- faults: short timeouts, capped responses, retries with backoff that honour Retry-After
-DOWNLOAD_TIMEOUT = _int("DOWNLOAD_TIMEOUT", 60, 1, 3600)
+DOWNLOAD_TIMEOUT = _float("DOWNLOAD_TIMEOUT", 60, 0.01)
 DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 RETRY_ENABLED = True
@@ -214,7 +214,7 @@ ITEM_PIPELINES = {
 
 # -- operations
 LOG_LEVEL = _choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
-LOGSTATS_INTERVAL = _float("LOGSTATS_INTERVAL", 30, 1, 86400)
+LOGSTATS_INTERVAL = _float("LOGSTATS_INTERVAL", 30, 0.01, 86400)
 LOG_DIR = _env("LOG_DIR", "")
 ALERT_WEBHOOK_URL = _url("ALERT_WEBHOOK_URL", "", optional=True)
 EXTENSIONS = {
@@ -228,7 +228,7 @@ SCHEDULE_FILE = _env("SCHEDULE_FILE", "munijobs.toml")
 """The schedule: one table per source (see munijobs.toml)."""
 CRAWL_COMMAND = _env("CRAWL_COMMAND", "", kind="command")
 """Command the scheduler runs per crawl, followed by the source name; it must exec the crawl (no forking shell)."""
-CRAWL_TIME_LIMIT = _float("CRAWL_TIME_LIMIT", 3600, 1)
+CRAWL_TIME_LIMIT = _float("CRAWL_TIME_LIMIT", 3600, 0.01)
 """Seconds a scheduled crawl may run before it is stopped (SIGTERM, then SIGKILL) and its run recorded as failed."""
 CRAWL_KILL_GRACE_SECONDS = _float("CRAWL_KILL_GRACE_SECONDS", 30, 0, 3600)
 """Seconds between SIGTERM and SIGKILL when a crawl is stopped."""
