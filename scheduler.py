@@ -38,6 +38,7 @@ from munijobs.extensions import rotating_log
 from munijobs.health import evaluate_run
 from spiders._brreg import refresh_stale_units
 from storage.db import ensure_schema, get_engine, session_scope
+from storage.locks import Held
 from storage.maintenance import run_maintenance
 from storage.models import CrawlRun
 from storage.runs import fail_run, get_run
@@ -126,15 +127,25 @@ class Schedule:
     maintenance: JobSpec | None
 
 
+def _duration(table: Mapping, key: str, where: str) -> timedelta:
+    try:
+        return parse_duration(table[key])
+    except ScheduleError as exc:
+        raise ScheduleError(f"[{where}] {key}: {exc}") from None
+
+
 def _job_spec(name: str, table: Mapping, where: str) -> JobSpec:
+    if not isinstance(table, Mapping):
+        raise ScheduleError(f"[{where}]: must be a table with every = \"10m\" or cron = \"0 * * * *\"")
     unknown = set(table) - {"every", "cron", "time_limit"}
     if unknown:
         raise ScheduleError(f"[{where}]: unknown keys {sorted(unknown)}; use every, cron or time_limit")
     if ("every" in table) == ("cron" in table):
         raise ScheduleError(f"[{where}]: give exactly one of every = \"10m\" or cron = \"0 * * * *\"")
-    limit = parse_duration(table["time_limit"]) if "time_limit" in table else None
-    if "every" in table:
-        return JobSpec(name, interval=parse_duration(table["every"]), time_limit=limit)
+    limit = _duration(table, "time_limit", where) if "time_limit" in table else None
+    interval = _duration(table, "every", where) if "every" in table else None
+    if interval is not None:
+        return JobSpec(name, interval=interval, time_limit=limit)
     try:
         CronTrigger.from_crontab(table["cron"])
     except (ValueError, TypeError, AttributeError) as exc:
@@ -142,24 +153,63 @@ def _job_spec(name: str, table: Mapping, where: str) -> JobSpec:
     return JobSpec(name, cron=table["cron"], time_limit=limit)
 
 
-def load_schedule(path: str | Path) -> Schedule:
-    """Read and check the schedule file."""
+def find_schedule(value: str | Path) -> Path:
+    """The schedule file of setting SCHEDULE_FILE: an absolute path as it is; a relative one (the default
+    munijobs.toml) in the current directory, else beside the closest scrapy.cfg, else in the checkout or deployment
+    munijobs runs from, so that monitoring finds it from any directory. ScheduleError when there is none."""
+    from scrapy.utils.conf import closest_scrapy_cfg
+
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        if not path.is_file():
+            raise ScheduleError(f"no schedule file at {path} (setting SCHEDULE_FILE)")
+        return path
+    places = [Path.cwd()]
+    if closest_scrapy_cfg():
+        places.append(Path(closest_scrapy_cfg()).parent)
+    places.append(Path(__file__).resolve().parent)
+    places = list(dict.fromkeys(places))
+    for place in places:
+        if (place / path).is_file():
+            return place / path
+    raise ScheduleError(f"no schedule file {value} in {', '.join(map(str, places))} (setting SCHEDULE_FILE)")
+
+
+def load_schedule(path: str | Path, known_sources: list[str] | None = None) -> Schedule:
+    """Read and check the schedule file; with `known_sources`, a [sources.NAME] of another name is an error."""
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScheduleError(f"schedule file {path} not found (setting SCHEDULE_FILE)") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
         raise ScheduleError(f"schedule file {path}: {exc}") from None
     options = data.get("scheduler", {})
     try:
         tz = ZoneInfo(options.get("timezone", DEFAULT_TIMEZONE))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
         raise ScheduleError(f"{path}: unknown time zone: {exc}") from None
-    sources = {name: _job_spec(name, table, f"sources.{name}") for name, table in data.get("sources", {}).items()}
+    tables = data.get("sources", {})
+    unknown = sorted(set(tables) - set(known_sources)) if known_sources is not None and isinstance(tables, dict) else []
+    if unknown:
+        raise ScheduleError(f"{path} [sources.{unknown[0]}]: unknown source {unknown[0]!r};"
+                            f" known sources: {', '.join(known_sources) or 'none'}")
+    try:
+        sources = {name: _job_spec(name, table, f"sources.{name}") for name, table in tables.items()}
+        maintenance = _job_spec("maintenance", data["maintenance"], "maintenance") if "maintenance" in data else None
+        grace = parse_duration(options.get("misfire_grace_time", DEFAULT_MISFIRE_GRACE))
+    except ScheduleError as exc:
+        raise ScheduleError(f"{path} {exc}") from None
+    except AttributeError:
+        raise ScheduleError(f"{path}: [sources] must hold [sources.NAME] tables") from None
     if not sources:
         raise ScheduleError(f"{path}: no [sources.NAME] tables: nothing to schedule")
-    maintenance = _job_spec("maintenance", data["maintenance"], "maintenance") if "maintenance" in data else None
-    return Schedule(tz, parse_duration(options.get("misfire_grace_time", DEFAULT_MISFIRE_GRACE)), sources, maintenance)
+    return Schedule(tz, grace, sources, maintenance)
+
+
+def local_and_utc(moment: datetime, tz: ZoneInfo) -> str:
+    """A time as the scheduler prints it: in the schedule's zone, named, and in UTC."""
+    local = moment.astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({moment.astimezone(UTC):%H:%M} UTC)"
 
 
 def last_started(engine: Engine) -> dict[str, datetime]:
@@ -311,8 +361,12 @@ class Runner:
         if self.stopping.is_set():
             return Outcome.SKIPPED
         set_state(self.engine, *STATE_KEY, datetime.now(UTC).isoformat())
-        result = run_maintenance(self.engine, refresh_employers=lambda: refresh_stale_units(
-            self.engine, self.settings.get("BRREG_API_URL"), self.settings.get("USER_AGENT")))
+        try:
+            result = run_maintenance(self.engine, refresh_employers=lambda: refresh_stale_units(
+                self.engine, self.settings.get("BRREG_API_URL"), self.settings.get("USER_AGENT")))
+        except Held as exc:
+            logger.info("maintenance: %s; skipped", exc)
+            return Outcome.LOCKED
         logger.info("maintenance: %d postings expired, %d employers refreshed (%d failed), %d runs and %d alerts"
                     " pruned", result.expired, result.employers_refreshed, result.employers_failed,
                     result.runs_pruned, result.alerts_pruned)
@@ -342,8 +396,7 @@ def build_scheduler(runner: Runner) -> BlockingScheduler:
                           next_run_time=first, coalesce=True, max_instances=1,
                           misfire_grace_time=int(schedule.misfire_grace.total_seconds()))
         logger.info("%s: %s, last run %s, next run %s", spec.name, spec.describe(),
-                    f"{previous.astimezone(tz):%Y-%m-%d %H:%M:%S}" if previous else "never",
-                    f"{first:%Y-%m-%d %H:%M:%S}")
+                    local_and_utc(previous, tz) if previous else "never", local_and_utc(first, tz))
     return scheduler
 
 
@@ -367,7 +420,7 @@ def run_once(runner: Runner) -> int:
         slack = min(ONCE_SLACK, spec.interval / 10) if spec.interval is not None else timedelta(0)
         first = spec.first_run(last.get(name), now + slack, tz)
         if first > now + slack:
-            logger.info("%s: not due until %s", name, f"{first:%Y-%m-%d %H:%M:%S}")
+            logger.info("%s: not due until %s", name, local_and_utc(first, tz))
         elif runner.stopping.is_set():
             logger.warning("%s: not run: shutting down", name)
         elif _guarded(name, runner.crawl, name) == Outcome.FAILED:
@@ -392,7 +445,10 @@ def _guarded(name: str, func, *args) -> str:
 
 def configure_logging(settings) -> None:
     """Scheduler log to stderr and, with LOG_DIR set, to LOG_DIR/scheduler.log (rotating)."""
-    formatter = logging.Formatter(settings.get("LOG_FORMAT"), settings.get("LOG_DATEFORMAT"))
+    date_format = settings.get("LOG_DATEFORMAT")
+    if "%z" not in date_format and "%Z" not in date_format:
+        date_format += "%z"
+    formatter = logging.Formatter(settings.get("LOG_FORMAT"), date_format)
     root = logging.getLogger()
     root.setLevel(settings.get("LOG_LEVEL"))
     stderr = logging.StreamHandler(sys.stderr)
@@ -405,13 +461,16 @@ def configure_logging(settings) -> None:
 
 def run(settings, overrides: Mapping[str, str] | None = None, once: bool = False) -> int:
     """Load the schedule and run it (forever, or one pass with `once`); returns the exit code."""
-    schedule = load_schedule(settings.get("SCHEDULE_FILE"))
+    from scrapy.spiderloader import SpiderLoader
+
+    path = find_schedule(settings.get("SCHEDULE_FILE"))
+    schedule = load_schedule(path, known_sources=sorted(SpiderLoader.from_settings(settings).list()))
     engine = ensure_schema(get_engine(settings.get("DATABASE_URL")))
     runner = Runner(settings, schedule, engine, overrides)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, runner.request_stop)
-    logger.info("scheduler %s on %s: %d sources from %s", "pass" if once else "started", socket.gethostname(),
-                len(schedule.sources), settings.get("SCHEDULE_FILE"))
+    logger.info("scheduler %s on %s: %d sources from %s (times in %s)", "pass" if once else "started",
+                socket.gethostname(), len(schedule.sources), path, schedule.timezone.key)
     return run_once(runner) if once else run_forever(runner)
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from munijobs.analysts.commands import BadInput, OneLineErrors
 from munijobs.constants import RunStatus
 
 EXIT_FAILED = 1
@@ -31,20 +32,47 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
     return overrides
 
 
+class OneLineGroup(OneLineErrors, click.Group):
+    """A command group whose usage errors, and those of its commands, are one line with exit code 2."""
+
+
 def project_settings(overrides: dict[str, str] | None = None):
-    """Scrapy settings of munijobs: environment variables (read now), then command-line overrides."""
+    """Scrapy settings of munijobs: environment variables (read now), then command-line overrides, each checked
+    (unknown names, numbers out of range, URLs that are not http(s)...: one line, exit 2, before anything runs)."""
     from scrapy.utils.project import get_project_settings
 
-    from munijobs.settings import ENV_SETTINGS
+    from munijobs.settings import ENV_SETTINGS, KNOWN, SettingError, UnknownSetting, check_setting, convert
 
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "munijobs.settings")
     settings = get_project_settings()
     for name in ENV_SETTINGS:
         if os.environ.get(name):
-            settings.set(name, os.environ[name], priority="project")
+            try:
+                settings.set(name, convert(KNOWN[name], os.environ[name]), priority="project")
+            except SettingError as exc:
+                raise BadInput(f"environment variable {exc}") from None
+    unknown = {}
     for name, value in (overrides or {}).items():
+        try:
+            settings.set(name, check_setting(name, value), priority="cmdline")
+        except UnknownSetting as exc:
+            unknown[name] = (value, exc)
+        except SettingError as exc:
+            raise BadInput(f"-s {exc}") from None
+    declared = spider_settings(settings) if unknown else set()
+    for name, (value, exc) in unknown.items():
+        if name not in declared:
+            raise BadInput(f"-s {exc}")
         settings.set(name, value, priority="cmdline")
     return settings
+
+
+def spider_settings(settings) -> set[str]:
+    """Names of the settings the spiders declare as their own (class attribute `known_settings`)."""
+    from scrapy.spiderloader import SpiderLoader
+
+    loader = SpiderLoader.from_settings(settings)
+    return {name for spider in loader.list() for name in getattr(loader.load(spider), "known_settings", ())}
 
 
 def spider_names(settings) -> list[str]:
@@ -53,15 +81,18 @@ def spider_names(settings) -> list[str]:
     return sorted(SpiderLoader.from_settings(settings).list())
 
 
-def database(settings=None):
-    """The upgraded database engine for these settings (DATABASE_URL)."""
-    from storage.db import ensure_schema, get_engine
+def database(settings=None, reading: bool = False):
+    """The upgraded database engine for these settings (DATABASE_URL); `reading` commands refuse a SQLite file that
+    does not exist and open one they may not write read-only."""
+    from storage.db import ensure_schema, get_engine, reading_engine
 
     settings = settings or project_settings()
+    if reading:
+        return reading_engine(settings.get("DATABASE_URL"))
     return ensure_schema(get_engine(settings.get("DATABASE_URL")))
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=OneLineGroup, context_settings=CONTEXT)
 @click.version_option(package_name="munijobs")
 def cli():
     """munijobs: collect job ads of Norwegian municipalities and county municipalities into one SQL database.
@@ -139,7 +170,7 @@ def crawl_one(source: str, settings) -> int:
 
         def heartbeat():
             try:
-                renewed = lease.renew()
+                renewed = lease.verify() and lease.renew()
             except DBAPIError as exc:  # a passing database fault: keep beating, the lease outlives a few misses
                 click.echo(f"munijobs: {source}: could not renew the crawl lock: {exc}", err=True)
                 return
@@ -165,7 +196,7 @@ def crawl_one(source: str, settings) -> int:
     return EXIT_FAILED if run.status == RunStatus.FAILED else 0
 
 
-@cli.group(context_settings=CONTEXT)
+@cli.group(cls=OneLineGroup, context_settings=CONTEXT)
 def db():
     """Manage the database schema.
 
@@ -192,7 +223,9 @@ def status():
     """Show every source's last run, next scheduled run, health and open alerts; exit 1 when any is unhealthy.
 
     Unhealthy: an open health alert, a failed last run, or a run overdue (by CRAWL_TIME_LIMIT plus the schedule's
-    misfire grace), stuck, or never made. Monitoring can call it: exit 0 means all sources are healthy. The last
+    misfire grace), stuck, or never made. The schedule is found like the settings (SCHEDULE_FILE; a relative name in
+    the current directory, beside scrapy.cfg, or in the checkout); without one, health is unknown and the exit is 1.
+    Monitoring can call it from any directory: exit 0 means all sources are healthy. The last
     line counts the ads in the quarantine (ads that could not be stored; table `quarantine`, see docs/data.md).
 
     Example: munijobs status
@@ -201,17 +234,17 @@ def status():
     from rich.table import Table
 
     from munijobs.health import open_alerts, quarantine_summary, source_problems
-    from scheduler import ScheduleError, load_schedule
+    from scheduler import ScheduleError, find_schedule, load_schedule
     from storage.quarantine import quarantined_counts
     from storage.runs import last_runs
 
     settings = project_settings()
-    engine = database(settings)
+    engine = database(settings, reading=True)
     runs, alerts = last_runs(engine), open_alerts(engine)
     try:
-        schedule = load_schedule(settings.get("SCHEDULE_FILE"))
+        schedule = load_schedule(find_schedule(settings.get("SCHEDULE_FILE")), known_sources=spider_names(settings))
     except ScheduleError as exc:
-        click.echo(f"munijobs: {exc}: next runs unknown", err=True)
+        click.echo(f"munijobs: {exc}: health unknown (not healthy), exit {EXIT_FAILED}", err=True)
         schedule = None
     scheduled = schedule.sources if schedule else {}
     late = timedelta(seconds=settings.getfloat("CRAWL_TIME_LIMIT")) + (schedule.misfire_grace if schedule else
@@ -231,7 +264,7 @@ def status():
         table.add_row(*status_row(name, run, spec is not None, due, now, problems, alerts.get(name, [])))
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     click.echo(quarantine_summary(quarantined_counts(engine)))
-    sys.exit(EXIT_FAILED if unhealthy else 0)
+    sys.exit(EXIT_FAILED if unhealthy or schedule is None else 0)
 
 
 def status_row(name: str, run, scheduled: bool, due, now, problems: list[str], alerts: list) -> list:
@@ -282,17 +315,23 @@ def maintenance():
     """Expire postings past their deadline or expiry, drop employers fetched over 30 days ago, prune old run history.
 
     Run history means crawl runs and resolved alerts older than 90 days (each source keeps its latest run); ad data is
-    never deleted. The scheduler runs this daily ([maintenance] in the schedule file).
+    never deleted. The scheduler runs this daily ([maintenance] in the schedule file). Exits 3 when another
+    maintenance or a renormalise is running.
 
     Example: munijobs maintenance
     """
     from spiders._brreg import refresh_stale_units
+    from storage.locks import Held
     from storage.maintenance import run_maintenance
 
     settings = project_settings()
-    engine = database(settings)
-    result = run_maintenance(engine, refresh_employers=lambda: refresh_stale_units(
-        engine, settings.get("BRREG_API_URL"), settings.get("USER_AGENT")))
+    engine = database(settings, reading=True)
+    try:
+        result = run_maintenance(engine, refresh_employers=lambda: refresh_stale_units(
+            engine, settings.get("BRREG_API_URL"), settings.get("USER_AGENT")))
+    except Held as exc:
+        click.echo(f"munijobs: {exc}; not starting another.", err=True)
+        sys.exit(EXIT_LOCKED)
     click.echo(f"maintenance: {result.expired} postings expired, {result.employers_refreshed} employers refreshed"
                f" ({result.employers_failed} could not be fetched and keep their old entry),"
                f" {result.runs_pruned} runs and {result.alerts_pruned} alerts pruned")
@@ -305,16 +344,24 @@ def maintenance():
 def renormalise(source, workers):
     """Re-run the normaliser over stored postings without a recrawl; history is written only for real changes.
 
+    Exits 3 when maintenance or another renormalise is running.
+
     Example: munijobs renormalise --source nav --workers 2
     """
+    from storage.locks import MAINTENANCE, Held, holding
     from storage.renormalise import renormalise_postings
 
-    engine = database()
+    engine = database(reading=True)
 
     def progress(done: int, total: int) -> None:
         click.echo(f"renormalise: {done}/{total} postings", err=True)
 
-    result = renormalise_postings(engine, source=source, progress=progress, workers=workers)
+    try:
+        with holding(engine, MAINTENANCE):
+            result = renormalise_postings(engine, source=source, progress=progress, workers=workers)
+    except Held as exc:
+        click.echo(f"munijobs: {exc} (maintenance or renormalise); not starting another.", err=True)
+        sys.exit(EXIT_LOCKED)
     click.echo(f"renormalised {result.seen} postings: {result.changed} changed, {result.fields} field changes")
 
 
@@ -324,21 +371,31 @@ for command in (export, search, stats, report, browse, coverage):
     cli.add_command(command)
 
 
+TRANSIENT_DATABASE_ERRORS = ("connection refused", "timeout", "timed out", "could not connect", "server closed",
+                             "no route to host", "database is locked", "terminating connection")
+"""OperationalError messages of a database that may work again later (exit 1); other ones are a bad URL (exit 2)."""
+
+
 def main() -> None:
     """Run the CLI; a database that cannot be used is one clear line, not a traceback."""
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-    from storage.db import UnsupportedDatabase, database_url
+    from storage.db import IN_USE, DatabaseMissing, MigrationLocked, UnsupportedDatabase, database_url
 
     try:
         cli(prog_name="munijobs")
-    except (UnsupportedDatabase, ArgumentError, NoSuchModuleError) as exc:
+    except (UnsupportedDatabase, DatabaseMissing, ArgumentError, NoSuchModuleError) as exc:
         click.echo(f"munijobs: {str(exc).splitlines()[0]}", err=True)
         sys.exit(EXIT_USAGE)
+    except MigrationLocked as exc:
+        click.echo(f"munijobs: {exc}", err=True)
+        sys.exit(EXIT_LOCKED)
     except OperationalError as exc:
-        url = make_url_safe(database_url())
-        click.echo(f"munijobs: cannot use the database {url}: {str(exc.orig or exc).splitlines()[0]}", err=True)
-        sys.exit(EXIT_FAILED)
+        url = IN_USE[0] if IN_USE else make_url_safe(database_url())
+        reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
+        click.echo(f"munijobs: cannot use the database {url}: {reason}", err=True)
+        transient = any(word in reason.lower() for word in TRANSIENT_DATABASE_ERRORS)
+        sys.exit(EXIT_FAILED if transient else EXIT_USAGE)
 
 
 def make_url_safe(url: str) -> str:

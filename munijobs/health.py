@@ -10,7 +10,8 @@ Rules (each one alert per source while it holds):
 
 An alert is written to the ``alerts`` table and logged at ERROR when it opens, logged again while later runs confirm
 it, and resolved by the first run where its rule no longer holds. Opening and resolving are also POSTed as JSON to
-``ALERT_WEBHOOK_URL`` when set. Evaluating a run twice (by ``munijobs crawl`` and by the scheduler) changes nothing.
+``ALERT_WEBHOOK_URL`` when set; a post that fails is kept and posted again after the next run. Evaluating a run
+twice (by ``munijobs crawl`` and by the scheduler) changes nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import json
 import logging
 import socket
 import statistics
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +32,7 @@ from sqlalchemy.orm import Session
 from munijobs.constants import RunStatus
 from storage.db import session_scope
 from storage.models import Alert, CrawlRun
+from storage.state import get_state, set_state
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,8 @@ COVERAGE_MIN = 0.9
 FAILURES_IN_A_ROW = 3
 WEBHOOK_TIMEOUT = 10
 SUCCESS = (RunStatus.OK, RunStatus.PARTIAL)
+PENDING_KEY = ("_alerts", "webhook_pending")
+"""crawl_state row holding the webhook posts that failed, re-posted after the next run of any source."""
 
 
 def check_items(run: CrawlRun, history: list[CrawlRun]) -> dict[str, str | None]:
@@ -118,10 +124,20 @@ def evaluate_run(engine: Engine, run_id: int, settings=None) -> list[Alert]:
         events = _apply(session, run, verdicts)
         open_alerts = open_alerts_of(session, run.source)
     url = settings.get("ALERT_WEBHOOK_URL") if settings is not None else None
-    for event in events:
-        if url:
-            post_webhook(url, event.payload())
+    if url:
+        deliver(engine, url, [event.payload() for event in events])
     return open_alerts
+
+
+def deliver(engine: Engine, url: str, payloads: list[dict]) -> None:
+    """POST the alerts not delivered before (kept in crawl_state), then these; keep whatever fails for the next run."""
+    pending = [*get_state(engine, *PENDING_KEY, default=[]), *payloads]
+    if not pending:
+        return
+    undelivered = [payload for payload in pending if not post_webhook(url, payload)]
+    if undelivered:
+        logger.error("alert webhook: %d alerts kept to be posted again after the next run", len(undelivered))
+    set_state(engine, *PENDING_KEY, undelivered)
 
 
 def _apply(session: Session, run: CrawlRun, verdicts: dict[str, str | None]) -> list[AlertEvent]:
@@ -167,15 +183,22 @@ def open_alerts(engine: Engine) -> dict[str, list[Alert]]:
 
 
 def post_webhook(url: str, payload: dict) -> bool:
-    """POST the payload as JSON; a failure is logged, never raised. True when the server accepted it."""
+    """POST the payload as JSON; a failure is logged with the host only (such URLs carry secrets), never raised.
+    True when the server accepted it."""
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "munijobs-health"})
+    host = urllib.parse.urlsplit(url).hostname or "(no host)"
     try:
         with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:
-            return 200 <= response.status < 300
+            if 200 <= response.status < 300:
+                return True
+            reason = f"HTTP {response.status}"
+    except urllib.error.HTTPError as exc:
+        reason = f"HTTP {exc.code}"
     except (OSError, ValueError) as exc:
-        logger.error("alert webhook %s failed: %s", url, exc)
-        return False
+        reason = str(getattr(exc, "reason", None) or exc).replace(url, host)
+    logger.error("alert webhook to %s failed: %s", host, reason)
+    return False
 
 
 def source_problems(last_run: CrawlRun | None, alerts: list[Alert], due: datetime | None, late_after: timedelta,

@@ -8,6 +8,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware as ScrapyRobotsTxtMiddleware
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import sleep
 from scrapy.utils.misc import load_object
@@ -95,3 +96,28 @@ class BackoffRetryMiddleware:
         self.crawler.stats.inc_value("retry/backoff_seconds", delay)
         await sleep(delay)
         return retry_request
+
+
+class OneLineErrors(logging.Filter):
+    """Drops the traceback of error records unless LOG_LEVEL is DEBUG: the message alone says what failed."""
+
+    def __init__(self, log_level: str | int) -> None:
+        super().__init__()
+        self.debug = logging.getLevelName(log_level) == logging.DEBUG or log_level == logging.DEBUG
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.debug:
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware (robots.txt obeyed), whose "Error downloading" for an unreachable site is one
+    line instead of a 70-line traceback at the default log level (LOG_LEVEL=DEBUG keeps it)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        robots_logger = logging.getLogger(ScrapyRobotsTxtMiddleware.__module__)
+        for old in [f for f in robots_logger.filters if isinstance(f, OneLineErrors)]:
+            robots_logger.removeFilter(old)
+        robots_logger.addFilter(OneLineErrors(crawler.settings.get("LOG_LEVEL")))

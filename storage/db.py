@@ -7,6 +7,9 @@ PostgreSQL is ``postgresql+psycopg://user@host/db``.
 from __future__ import annotations
 
 import os
+import re
+import time
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -15,8 +18,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, make_url, select
+from filelock import FileLock, Timeout
+from sqlalchemy import URL, Engine, create_engine, event, func, make_url, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from munijobs import codes
@@ -51,18 +56,97 @@ class UnsupportedDatabase(ValueError):
     """DATABASE_URL names a database munijobs does not support."""
 
 
+IN_USE: list[str] = []
+"""The URL (password hidden) of the database this process opened last, for error messages."""
+
+
+class DatabaseMissing(ValueError):
+    """A reading command was pointed at a SQLite file that does not exist (a mistyped path, say)."""
+
+
+def parse_database_url(url: str | None = None) -> URL:
+    """The parsed DATABASE_URL; UnsupportedDatabase (one line, with a hint) when it is not a database URL."""
+    text = database_url(url)
+    try:
+        parsed = make_url(text)
+    except (ArgumentError, ValueError):
+        hint = f"for a SQLite file write sqlite:///{text}" if "://" not in text else \
+            "write sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
+        raise UnsupportedDatabase(f"DATABASE_URL {_hidden(text)!r} is not a database URL: {hint}") from None
+    if parsed.drivername in ("postgres", "postgres+psycopg"):
+        raise UnsupportedDatabase(f"unsupported DATABASE_URL {parsed.render_as_string(hide_password=True)!r}: "
+                                  "PostgreSQL URLs start with postgresql:// or postgresql+psycopg://")
+    return parsed
+
+
+def _hidden(text: str) -> str:
+    """An unparsable URL as it may be shown: the part between '://' and '@' (a password, maybe) masked."""
+    scheme, sep, rest = text.partition("://")
+    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if sep and "@" in rest else text
+
+
 def get_engine(url: str | None = None) -> Engine:
     """One engine per database URL for the life of the process (None: DATABASE_URL as it is now, or the default).
 
     `postgresql://` URLs use the psycopg (3) driver; anything but SQLite and PostgreSQL is refused.
     """
-    parsed = make_url(database_url(url))
+    parsed = parse_database_url(url)
+    IN_USE[:] = [parsed.render_as_string(hide_password=True)]
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise UnsupportedDatabase(f"unsupported DATABASE_URL {parsed.render_as_string(hide_password=True)!r}: "
                                   "use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB")
     return _engine(parsed.render_as_string(hide_password=False))
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The file of a SQLite database (also of a `file:` URI, as the read-only engine has); None for PostgreSQL and
+    in-memory databases."""
+    from urllib.parse import unquote
+
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if database and database.startswith("file:"):
+        database = unquote(database.removeprefix("file:").partition("?")[0])
+    if not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
+def _read_only(path: Path) -> bool:
+    """True when this process should not (or cannot) write the database file or the WAL files beside it."""
+    stat = path.stat()
+    return not (stat.st_mode & 0o222) or not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK)
+
+
+def reading_engine(url: str | None = None) -> Engine:
+    """The engine of a reading command: refuses a SQLite file that does not exist (DatabaseMissing) instead of
+    creating an empty one, and opens a file it may not write read-only (mode=ro, no WAL writes, no upgrade)."""
+    engine = get_engine(url)
+    path = sqlite_file(engine)
+    if path is None:
+        return ensure_schema(engine)
+    if not path.is_file():
+        raise DatabaseMissing(f"no database at {path}: run `munijobs crawl` or `munijobs db upgrade` first")
+    if not _read_only(path):
+        return ensure_schema(engine)
+    return _read_only_engine(str(path.resolve()))
+
+
+@cache
+def _read_only_engine(path: str) -> Engine:
+    from urllib.parse import quote
+
+    engine = create_engine(f"sqlite:///file:{quote(path)}?mode=ro&uri=true")
+    event.listen(engine, "connect", _read_only_pragmas)
+    return engine
+
+
+def _read_only_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
 
 
 @cache
@@ -109,14 +193,91 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+MIGRATION_WAIT_SECONDS = 300.0
+"""How long a command waits for another process that is upgrading the same database."""
+
+
+class MigrationLocked(RuntimeError):
+    """Another process has been upgrading the database for longer than MIGRATION_WAIT_SECONDS."""
+
+
+def advisory_key(name: str) -> int:
+    """A stable 31-bit key for pg_advisory_lock, derived from a lock name."""
+    return zlib.crc32(f"munijobs:{name}".encode()) & 0x7FFFFFFF
+
+
+def sqlite_lock_file(engine: Engine, name: str) -> Path | None:
+    """The lock file of `name` beside a SQLite database file; None for PostgreSQL and in-memory databases."""
+    database = sqlite_file(engine)
+    if database is None:
+        return None
+    path = database.resolve()
+    return path.with_name(f"{path.name}.{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.lock")
+
+
+def file_lock(path: Path, timeout: float = 0) -> FileLock | None:
+    """An exclusive flock on `path` (the kernel drops it with the process), waiting up to `timeout` seconds; None when
+    another holder kept it. Raises OSError when the lock file cannot be made (read-only directory, no flock)."""
+    if not path.parent.is_dir():  # FileLock would create the directories of a mistyped database path
+        raise FileNotFoundError(f"no directory {path.parent}")
+    lock = FileLock(path, timeout=timeout, thread_local=False, fallback_to_soft=False, preserve_lock_file=True)
+    try:
+        lock.acquire()
+    except Timeout:
+        return None
+    return lock
+
+
+@contextmanager
+def migration_lock(engine: Engine, wait: float = MIGRATION_WAIT_SECONDS) -> Iterator[None]:
+    """Serialise schema upgrades of one database: an advisory lock on PostgreSQL, a file lock on SQLite.
+
+    The loser waits, then finds the schema upgraded; after `wait` seconds it raises MigrationLocked.
+    """
+    locked = MigrationLocked(f"another process has been upgrading the database for over {wait:g} s")
+    if engine.dialect.name == "postgresql":
+        key = advisory_key("_migrations")
+        with engine.connect() as connection:
+            deadline = time.monotonic() + wait
+            while not connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                connection.commit()
+                if time.monotonic() > deadline:
+                    raise locked
+                time.sleep(0.1)
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                connection.commit()
+        return
+    path = sqlite_lock_file(engine, "_migrations")
+    try:
+        lock = file_lock(path, timeout=wait) if path is not None else None
+    except OSError:  # a read-only directory: nobody can upgrade this database from here anyway
+        lock = None
+    else:
+        if path is not None and lock is None:
+            raise locked
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
 def upgrade(engine: Engine | None = None) -> Engine:
-    """Apply all migrations, then load the reference tables and sources (idempotent). Returns the engine."""
+    """Apply all migrations, then load the reference tables and sources (idempotent). Returns the engine.
+
+    Concurrent upgrades of one database (two first commands on a new one) run one after the other.
+    """
     engine = engine or get_engine()
-    with engine.begin() as connection:
-        cfg = alembic_config(engine)
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
-    load_reference_data(engine)
+    with migration_lock(engine):
+        with engine.begin() as connection:
+            cfg = alembic_config(engine)
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+        load_reference_data(engine)
     return engine
 
 

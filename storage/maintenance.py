@@ -14,6 +14,7 @@ from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
 from munijobs.constants import DeadlineKind, PostingStatus, RunStatus
 from storage.db import session_scope
+from storage.locks import MAINTENANCE, holding
 from storage.models import Alert, CrawlRun, Posting
 from storage.postings import closing_changes, write_history
 
@@ -73,10 +74,12 @@ def run_maintenance(engine: Engine, now: datetime | None = None,
 
     `refresh_employers` re-fetches stale Brønnøysund entries and returns (refreshed, failed); storage itself makes no
     network calls, so the caller supplies it (spiders._brreg.refresh_stale_units).
+    Holds the maintenance lock (shared with renormalise): raises storage.locks.Held when another pass is running.
     """
     now = now or datetime.now(UTC)
-    result = MaintenanceResult(expired=expire_postings(engine, now))
-    if refresh_employers is not None:
-        result.employers_refreshed, result.employers_failed = refresh_employers()
-    result.runs_pruned, result.alerts_pruned = prune_history(engine, now)
+    with holding(engine, MAINTENANCE):
+        result = MaintenanceResult(expired=expire_postings(engine, now))
+        if refresh_employers is not None:
+            result.employers_refreshed, result.employers_failed = refresh_employers()
+        result.runs_pruned, result.alerts_pruned = prune_history(engine, now)
     return result

@@ -181,3 +181,18 @@ def test_status_exits_non_zero_when_a_source_is_unhealthy(tmp_path, monkeypatch)
     assert unhealthy.exit_code == 1
     assert "UNHEALTHY: no_items" in unhealthy.output and "yielded no items" in unhealthy.output
     engine.dispose()
+
+
+def test_a_failed_webhook_logs_the_host_only_and_the_alert_is_posted_after_the_next_run(engine, webhook, caplog):
+    secret = "http://127.0.0.1:9/hooks/T000/B000/s3cr3t-token?key=hunter2"
+    for count in (20, 22, 19, 21):
+        evaluate_run(engine, add_run(engine, count))
+    with caplog.at_level(logging.ERROR, logger="munijobs.health"):
+        evaluate_run(engine, add_run(engine, 0), {"ALERT_WEBHOOK_URL": secret})
+    assert "alert webhook to 127.0.0.1 failed" in caplog.text
+    assert "s3cr3t" not in caplog.text and "hunter2" not in caplog.text and "/hooks/" not in caplog.text
+    assert webhook.received == []
+    evaluate_run(engine, add_run(engine, 0), {"ALERT_WEBHOOK_URL": webhook.url})
+    assert [(m["rule"], m["state"]) for m in webhook.received] == [("no_items", "open")], "the kept alert, once"
+    evaluate_run(engine, add_run(engine, 0), {"ALERT_WEBHOOK_URL": webhook.url})
+    assert len(webhook.received) == 1, "a delivered alert is not posted again"

@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.pool import NullPool
 
 from munijobs.constants import RunStatus
 from storage.db import get_engine, session_scope, upgrade
-from storage.locks import acquire
+from storage.locks import LockLost, acquire
 from storage.models import CrawlLock
 from storage.runs import get_run, start_run
 from tests.conftest import fresh_postgres_database
@@ -30,10 +31,13 @@ def lease_row(engine, source="nav") -> CrawlLock | None:
 
 
 def die(lease) -> None:
-    """Simulate a holder that died: its PostgreSQL session ends, its lease row stays."""
+    """Simulate a holder that died: its PostgreSQL session ends or the kernel drops its file lock; the row stays."""
     if lease._pg_connection is not None:
         lease._pg_connection.invalidate()
         lease._pg_connection = None
+    if lease._file_lock is not None:
+        lease._file_lock.release()
+        lease._file_lock = None
 
 
 def test_one_holder_at_a_time(engine):
@@ -93,11 +97,11 @@ def test_renew_pushes_expiry(engine):
     assert not lease.renew(), "a released lease cannot be renewed"
 
 
-@pytest.mark.postgres
-def test_killed_holder_process_frees_the_advisory_lock(postgres_server, tmp_path):
-    url, drop = fresh_postgres_database(postgres_server)
-    engine = upgrade(get_engine(url))
-    env = {**os.environ, "DATABASE_URL": url, "FAKE_CRAWL_SECONDS": "60", "FAKE_CRAWL_LOG": str(tmp_path / "log")}
+def test_killed_holder_process_frees_the_lock_at_once(database_url, tmp_path):
+    """SIGKILL leaves the lease row, but a rerun starts right away: the kernel or the server freed the lock."""
+    engine = upgrade(get_engine(database_url))
+    env = {**os.environ, "DATABASE_URL": database_url, "FAKE_CRAWL_SECONDS": "60",
+           "FAKE_CRAWL_LOG": str(tmp_path / "log"), "CRAWL_LOCK_TTL": "300"}
     holder = subprocess.Popen([sys.executable, str(FAKE_CRAWL), "nav"], env=env)
     try:
         deadline = time.monotonic() + 20
@@ -105,19 +109,82 @@ def test_killed_holder_process_frees_the_advisory_lock(postgres_server, tmp_path
             assert time.monotonic() < deadline and holder.poll() is None, "the holder never took the lock"
             time.sleep(0.05)
         run_id = lease_row(engine).run_id
-        assert acquire(engine, "nav", holder="host-b:2") is None, "a live holder keeps the lock"
+        assert acquire(engine, "nav") is None, "a live holder keeps the lock"
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+        assert lease_row(engine).expires_at > datetime.now(UTC) + timedelta(minutes=4), "the lease has not expired"
         deadline = time.monotonic() + 10
-        while (heir := acquire(engine, "nav", holder="host-b:2")) is None:
-            assert time.monotonic() < deadline, "the advisory lock of a killed process was never freed"
+        while (heir := acquire(engine, "nav")) is None:
+            assert time.monotonic() < deadline, "the lock of a killed process was not freed"
             time.sleep(0.05)
         assert heir.taken_over_run == run_id
-        assert get_run(engine, run_id).status == RunStatus.FAILED
+        run = get_run(engine, run_id)
+        assert run.status == RunStatus.FAILED and "killed" in run.message
         heir.release()
     finally:
         if holder.poll() is None:
             holder.kill()
             holder.wait()
-        engine.dispose()
-        drop()
+
+
+def test_a_live_holder_on_another_host_keeps_its_lease(engine):
+    """A file lock proves nothing about another host: its unexpired lease row is kept."""
+    with session_scope(engine) as session:
+        now = datetime.now(UTC)
+        session.add(CrawlLock(source="nav", holder="elsewhere.example:42", run_id=None, acquired_at=now,
+                              expires_at=now + timedelta(minutes=5)))
+    lease = acquire(engine, "nav")
+    if engine.dialect.name == "postgresql":
+        assert lease is not None, "on PostgreSQL the free advisory lock proves the holder gone, wherever it ran"
+        lease.release()
+    else:
+        assert lease is None
+        assert lease_row(engine).holder == "elsewhere.example:42"
+
+
+def terminate_sessions(url: str) -> None:
+    """What a PostgreSQL restart does to a client: every session of the database ends (its advisory locks too)."""
+    admin = create_engine(url, poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                " WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_engine(postgres_server):
+    """(url, upgraded engine) of a fresh PostgreSQL database."""
+    url, drop = fresh_postgres_database(postgres_server)
+    engine = upgrade(get_engine(url))
+    yield url, engine
+    engine.dispose()
+    drop()
+
+
+@pytest.mark.postgres
+def test_after_a_server_restart_the_holder_retakes_its_lock(pg_engine):
+    url, engine = pg_engine
+    lease = acquire(engine, "nav", holder="host-a:1")
+    terminate_sessions(url)
+    with engine.connect() as connection:  # the next write reconnects: the lock is re-taken first
+        connection.execute(text("SELECT 1"))
+    assert not lease.lost
+    assert acquire(engine, "nav", holder="host-b:2") is None, "the re-taken lock keeps a second crawl out"
+    lease.release()
+
+
+@pytest.mark.postgres
+def test_after_a_server_restart_a_holder_whose_lock_was_taken_writes_nothing(pg_engine):
+    url, engine = pg_engine
+    first = acquire(engine, "nav", holder="host-a:1")
+    terminate_sessions(url)
+    other = create_engine(url, poolclass=NullPool)
+    second = acquire(other, "nav", holder="host-b:2")
+    assert second is not None, "after the restart the advisory lock was free"
+    with pytest.raises(LockLost), engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    assert first.lost and not first.verify()
+    assert lease_row(other).holder == "host-b:2"
+    second.release()
+    first.release()
+    other.dispose()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from munijobs.constants import PostingStatus, RunStatus
 from spiders._brreg import BrregUnavailable, refresh_stale_units
 from storage.db import session_scope
+from storage.locks import MAINTENANCE, Held, holding
 from storage.maintenance import run_maintenance
 from storage.models import Alert, CrawlRun, Employer, Posting, PostingChange
 
@@ -88,3 +94,37 @@ def test_maintenance_expires_refreshes_and_prunes(engine):
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(PostingChange)) == 4
         assert session.scalar(select(func.count()).select_from(Posting)) == 5, "ad data is never deleted"
+
+
+def test_two_maintenance_passes_at_once_expire_each_posting_once(engine):
+    """The daily job plus a manual run: the second finds the lock held; one history row per expired posting."""
+    with session_scope(engine) as session:
+        session.add(posting("deadline-passed", deadline_kind="date", deadline_date=date(2026, 3, 10)))
+    started, release = threading.Event(), threading.Event()
+    outcomes = []
+
+    def slow_refresh():
+        started.set()
+        release.wait(10)
+        return 0, 0
+
+    first = threading.Thread(target=lambda: outcomes.append(run_maintenance(engine, NOW, slow_refresh)))
+    first.start()
+    assert started.wait(10)
+    with pytest.raises(Held):
+        run_maintenance(engine, NOW)
+    release.set()
+    first.join()
+    assert outcomes[0].expired == 1
+    with session_scope(engine) as session:
+        changes = session.scalar(select(func.count()).select_from(PostingChange).where(PostingChange.field == "status"))
+    assert changes == 1
+
+
+@pytest.mark.parametrize("command", [["maintenance"], ["renormalise"]])
+def test_maintenance_and_renormalise_exit_3_while_the_lock_is_held(engine, database_url, tmp_path, command):
+    with holding(engine, MAINTENANCE):
+        result = subprocess.run([sys.executable, "-m", "munijobs", *command], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=120, env={**os.environ, "DATABASE_URL": database_url})
+    assert result.returncode == 3, result.stderr
+    assert "already running" in result.stderr and "Traceback" not in result.stderr

@@ -18,27 +18,39 @@ class BadInput(click.ClickException):
     exit_code = EXIT_USAGE
 
 
-class AnalystCommand(click.Command):
-    """A command whose usage errors (bad option values, unknown options) are one line, exit code 2."""
+class OneLineErrors:
+    """For click commands and groups: usage errors (bad option values, unknown options), bad filter values and
+    arguments that are not UTF-8 are one line, exit code 2."""
 
     def make_context(self, info_name, args, parent=None, **extra):
         try:
+            for arg in args:
+                f.check_text(arg, "argument", limit=f.UNLIMITED)
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:
             raise BadInput(exc.format_message()) from None
+        except f.BadValue as exc:
+            raise BadInput(str(exc)) from None
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise BadInput(exc.format_message()) from None
         except f.BadValue as exc:
             raise BadInput(str(exc)) from None
 
 
-def engine():
-    """The upgraded database engine of DATABASE_URL (default sqlite:///munijobs.db)."""
-    from storage.db import ensure_schema, get_engine
+class AnalystCommand(OneLineErrors, click.Command):
+    """An analyst command: bad input is one line, exit code 2."""
 
-    return ensure_schema(get_engine())
+
+def engine():
+    """The database engine of DATABASE_URL (default sqlite:///munijobs.db) for reading: a SQLite file that does not
+    exist is refused (storage.db.DatabaseMissing), one this process may not write is opened read-only."""
+    from storage.db import reading_engine
+
+    return reading_engine()
 
 
 class Parsed(click.ParamType):
@@ -90,6 +102,10 @@ def ad_filter_options(published: bool = True, updated: bool = True):
 def ad_filters(statuses=(), municipalities=(), counties=(), employer=None, occupation=None, published_since=None,
                published_until=None, updated_since=None) -> f.AdFilters:
     """AdFilters from the values of ad_filter_options (raises BadValue)."""
+    for option, values in (("--status", statuses), ("--municipality", municipalities), ("--county", counties),
+                           ("--employer", (employer or "",)), ("--occupation", (occupation or "",))):
+        for value in values:
+            f.check_text(value, option)
     orgnr, name = f.parse_employer(employer) if employer is not None else (None, None)
     return f.AdFilters(
         statuses=f.parse_status(statuses), municipality_codes=f.parse_municipalities(municipalities),
@@ -118,16 +134,28 @@ def with_filters(command):
 
 
 def check_output(output: str) -> None:
-    """Refuse an output file whose directory does not exist or that is a directory."""
+    """Refuse an output file whose directory does not exist, that is a directory, or that is the SQLite database
+    being read (or its WAL files), also through a symlink."""
+    import os
     from pathlib import Path
+
+    from storage.db import get_engine, sqlite_file
 
     if output == "-":
         return
     path = Path(output)
     if path.is_dir():
         raise BadInput(f"-o {output!r} is a directory: give a file name, or '-' for standard output")
-    if not path.parent.is_dir():
+    if not path.resolve().parent.is_dir():
         raise BadInput(f"-o {output!r}: directory {str(path.parent)!r} does not exist")
+    database = sqlite_file(get_engine())
+    if database is None:
+        return
+    database = database.resolve()
+    protected = {database, *(database.with_name(database.name + end) for end in ("-wal", "-shm", "-journal"))}
+    same = path.exists() and database.exists() and os.path.samefile(path, database)
+    if same or path.resolve() in protected:
+        raise BadInput(f"-o {output!r} is the database being read ({database}): give another file name")
 
 
 def choice(name: str, options: tuple[str, ...]):
@@ -199,6 +227,7 @@ def search(filters, query, limit, fmt):
     from munijobs.analysts.search import HIT, RESULT_COLUMNS, plain_snippet
     from munijobs.analysts.search import search as run_search
 
+    f.check_query(query)
     total, hits = run_search(engine(), query, filters, limit=limit)
     if fmt == "table":
         from rich.console import Console
@@ -318,13 +347,14 @@ def browse(port, no_open):
     Example: munijobs browse --port 8001 --no-open
     """
     from munijobs.analysts.browse import serve
+    from storage.db import sqlite_file
 
     database = engine()
     if database.dialect.name != "sqlite":
         raise BadInput("Datasette needs a SQLite database, but DATABASE_URL is PostgreSQL: export the data instead,"
                        " e.g. munijobs export --format parquet -o ads.parquet (or --format csv), and open that file")
-    path = database.url.database
-    if not path or path == ":memory:":
+    path = str(sqlite_file(database) or "")
+    if not path:
         raise BadInput("Datasette needs a SQLite database file, not an in-memory database: set DATABASE_URL to"
                        " sqlite:///FILE")
     serve(path, port, not no_open)

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from sqlalchemy import Date, Engine, Float, Integer, Text, select, type_coerce
 
-from munijobs.analysts.filters import AdFilters, where
+from munijobs.analysts.filters import AdFilters, BadValue, where
 from munijobs.analysts.views import prepare, v_ads
 from storage.models import UTCDateTime
 
@@ -239,13 +239,26 @@ class Progress:
 @contextmanager
 def atomic_output(target: str) -> Iterator[IO[bytes]]:
     """A binary stream for TARGET ('-' is stdout): a temporary file beside it, renamed over it on success and removed
-    on any failure, including SIGTERM."""
+    on any failure, including SIGTERM. A symlink is followed (the file it names is replaced, the link stays); a target
+    that is not a regular file (a FIFO, a character device such as /dev/null) is written directly, never replaced.
+    A target that cannot be written raises BadValue (one line, exit 2)."""
     if target == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    path = Path(target)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    path = Path(target).resolve()
+    if path.exists() and not path.is_file():
+        try:
+            stream = open(path, "wb")  # noqa: SIM115 - closed below, after the caller is done
+        except OSError as exc:
+            raise BadValue(f"-o {target}: cannot write: {exc.strerror or exc}") from None
+        with stream:
+            yield stream
+        return
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:
+        raise BadValue(f"-o {target}: cannot write in {path.parent}: {exc.strerror or exc}") from None
     previous = signal.getsignal(signal.SIGTERM)
     in_main_thread = _main_thread()
     if in_main_thread:

@@ -20,6 +20,39 @@ class BadValue(ValueError):
     """A filter value that cannot be understood."""
 
 
+MAX_TEXT = 300
+"""Longest filter value (employer, occupation, place name) accepted: longer ones match nothing anyway."""
+MAX_QUERY = 1_000
+MAX_QUERY_WORDS = 50
+"""Longest search query and most words in it: beyond that a query is a pasted text, not a search."""
+UNLIMITED = float("inf")
+
+
+def check_text(value: str, option: str, limit: float = MAX_TEXT) -> str:
+    """A value from the command line that the databases can take: UTF-8 (no bytes of another encoding), no NUL,
+    at most `limit` characters; raises BadValue naming the option."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = value.encode("utf-8", "surrogateescape").decode("latin-1")
+        raise BadValue(f"{option} {shown!r} is not UTF-8 text: set the terminal's encoding to UTF-8 (LANG=nb_NO.UTF-8)"
+                       ) from None
+    if "\x00" in value:
+        raise BadValue(f"{option} contains a NUL character")
+    if len(value) > limit:
+        raise BadValue(f"{option} is {len(value):,} characters long: give at most {limit:,}")
+    return value
+
+
+def check_query(query: str) -> str:
+    """A search query within MAX_QUERY characters and MAX_QUERY_WORDS words (raises BadValue)."""
+    check_text(query, "QUERY", MAX_QUERY)
+    words = len(query.split())
+    if words > MAX_QUERY_WORDS:
+        raise BadValue(f"QUERY has {words} words: give at most {MAX_QUERY_WORDS}")
+    return query
+
+
 @dataclass(frozen=True)
 class AdFilters:
     """Resolved filters on v_ads; empty tuples and None mean no restriction."""

@@ -12,6 +12,8 @@ from spiders._base import MunijobsSpider
 
 class FixtureJobsSpider(MunijobsSpider):
     name = "fixture_jobs"
+    known_settings = ("FIXTURE_ITEMS_FILE",)
+    """Settings of its own, accepted by `munijobs crawl -s` (munijobs refuses unknown setting names)."""
 
     async def start(self):
         with open(self.settings.get("FIXTURE_ITEMS_FILE"), encoding="utf-8") as fh:
