@@ -304,7 +304,7 @@ class JobbnorgeSpider(MunijobsSpider):
                 return Employer(ScopeDecision(MUNICIPAL, BY_NAME))
             raise
         if chain:
-            decision = decide_by_chain(list(chain))
+            decision = decide_by_chain(list(chain), name)
         else:
             decision = ScopeDecision(suffix_scope, BY_NAME) if suffix_scope else decide_by_name(name, None)
         self._record(name, NameDecision(scope=decision.scope, method=decision.method,

@@ -28,7 +28,7 @@ def _positions(raw: str | None, from_text: PercentResult, notes: dict[str, Any])
     A range of positions in the text ("2–4 stillinger") is no number: None, with a note.
     """
     digits = (raw or "").strip()
-    structured = int(digits) if digits.isdigit() and int(digits) > 0 else None
+    structured = int(digits) if digits.isascii() and digits.isdecimal() and int(digits) > 0 else None
     if structured and structured != 1:
         return structured
     if from_text.positions is not None:
