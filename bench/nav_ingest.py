@@ -372,6 +372,8 @@ def run(total: int, seed: int, keep: Path | None, delay: float = 0.0, concurrenc
         if not delay:  # the crawl's own cost, unthrottled; with a delay, the project's politeness as configured
             settings.update({"AUTOTHROTTLE_ENABLED": "False", "CONCURRENT_REQUESTS": "32",
                              "CONCURRENT_REQUESTS_PER_DOMAIN": "32"})
+        else:  # the register under a host name of its own, as in production: Scrapy throttles per host
+            settings["BRREG_API_URL"] = fake.brreg_url.replace("127.0.0.1", "localhost")
         command = [sys.executable, "-m", "munijobs", "crawl", "nav", *(f"-s{k}={v}" for k, v in settings.items())]
         env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
         log = (workdir / "crawl.log").open("w")
