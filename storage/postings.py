@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ UNTRACKED = frozenset({"normalise_notes", "extra", "occupations", "source_modifi
 HISTORY_FIELDS = (*tuple(c for c in CONTENT_COLUMNS if c not in UNTRACKED), "work_locations")
 """Fields whose changes are written to posting_changes (v_ad_history)."""
 LOCATION_FIELDS = tuple(f.name for f in fields(WorkLocationItem))
+OCCUPATION_FIELDS = tuple(f.name for f in fields(OccupationCode))
 
 
 @dataclass
@@ -69,14 +70,15 @@ def posting_values(item: JobPosting) -> dict[str, Any]:
     """Content column values of an item."""
     values = {name: getattr(item, name) for name in CONTENT_COLUMNS}
     values["status"] = str(item.status)
-    values["occupations"] = [asdict(o) for o in item.occupations]
+    values["occupations"] = [{name: getattr(o, name) for name in OCCUPATION_FIELDS} for o in item.occupations]
     values["normalise_notes"] = item.normalise_notes or None
     values["extra"] = item.extra or None
     return values
 
 
 def location_values(item: JobPosting) -> list[dict[str, Any]]:
-    return [asdict(loc) for loc in item.work_locations]
+    """The item's work locations as rows (flat dataclasses: a dict per location, without asdict's deep copy)."""
+    return [{name: getattr(loc, name) for name in LOCATION_FIELDS} for loc in item.work_locations]
 
 
 def content_hash(values: dict[str, Any], locations: list[dict[str, Any]], html: str | None) -> str:
@@ -145,10 +147,11 @@ def _stored_locations(session: Session, posting_ids: Sequence[int]) -> dict[int,
 def _changes(old: Row, new_values: dict[str, Any], old_locations, new_locations) -> list[tuple[str, Any, Any]]:
     changed = []
     for name in HISTORY_FIELDS:
-        if name == "work_locations":
-            before, after = as_text(old_locations), as_text(new_locations)
-        else:
-            before, after = as_text(old._mapping[name]), as_text(new_values[name])
+        before, after = (old_locations, new_locations) if name == "work_locations" else (old._mapping[name],
+                                                                                         new_values[name])
+        if before == after and type(before) is type(after):
+            continue
+        before, after = as_text(before), as_text(after)
         if before != after:
             changed.append((name, before, after))
     return changed
