@@ -47,6 +47,8 @@ bench: install ## benchmarks: print figures (see bench/)
 	$(PY) bench/nav_ingest.py
 	$(PY) bench/jobbnorge_ingest.py
 	$(PY) bench/export.py --rows 100000
+	$(PY) bench/store.py
+	$(PY) bench/search.py
 	$(PY) bench/coverage.py --rows 100000
 
 clean:

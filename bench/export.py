@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -234,6 +235,55 @@ def export(url: str, target: Path, fmt: str) -> tuple[float, float]:
     return time.monotonic() - started, usage.ru_maxrss / 1024
 
 
+def anchor(url: str, target: Path, fmt: str) -> float:
+    """Seconds a bare tool takes for the same view: `sqlite3 -csv` (SQLite) or psql's COPY (PostgreSQL) for CSV and
+    JSON Lines, and for Parquet pyarrow reading the same cursor (a child process, see parquet_anchor)."""
+    started = time.monotonic()
+    sqlite = url.startswith("sqlite")
+    if fmt == "parquet":
+        command = [sys.executable, __file__, "--parquet-anchor", "--url", url, "--target", str(target)]
+    elif sqlite:
+        command = ["sqlite3", "-csv", "-header", url.removeprefix("sqlite:///"), "SELECT * FROM v_ads"]
+    else:
+        psql_url = url.replace("postgresql+psycopg://", "postgresql://")
+        command = ["psql", psql_url, "-qc", f"\\copy (SELECT * FROM v_ads) TO '{target}' WITH CSV HEADER"]
+    with open(target, "wb") as out:
+        subprocess.run(command, check=True, stdout=out if sqlite and fmt != "parquet" else None)
+    return time.monotonic() - started
+
+
+def parquet_anchor(url: str, target: Path) -> None:
+    """pyarrow over a bare DB-API cursor on v_ads: each chunk of rows as typed columns, one row group per chunk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from munijobs.analysts.export import CHUNK_ROWS, column_kind
+    from storage.db import get_engine
+
+    engine = get_engine(url)
+    raw = engine.raw_connection()
+    cursor = raw.cursor(name="anchor") if engine.dialect.name == "postgresql" else raw.cursor()
+    cursor.execute("SELECT * FROM v_ads ORDER BY ad_id")
+    names = [d[0] for d in cursor.description]
+    types = {"timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32(), "int": pa.int64(),
+             "float": pa.float64(), "text": pa.string()}
+    schema = pa.schema([(name, types[column_kind(name)]) for name in names])
+    textual = {"timestamp", "date"} if engine.dialect.name == "sqlite" else set()
+    with pq.ParquetWriter(str(target), schema, compression="zstd") as writer:
+        while rows := cursor.fetchmany(CHUNK_ROWS):
+            columns = zip(*rows, strict=True)
+            arrays = [pa.array(values, pa.string()).cast(field.type) if column_kind(field.name) in textual
+                      else pa.array(values, field.type) for values, field in zip(columns, schema, strict=True)]
+            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+    raw.close()
+
+
+def ratios(name: str, ours: list[float], theirs: list[float], anchor_name: str) -> str:
+    values = sorted(o / t for o, t in zip(ours, theirs, strict=True))
+    return (f"{name}: {statistics.median(ours):.1f} s, {anchor_name} {statistics.median(theirs):.1f} s; ratio min"
+            f" {values[0]:.2f} median {statistics.median(values):.2f} max {values[-1]:.2f} ({len(values)} runs)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="number of ads (default 1,000,000)")
@@ -241,19 +291,34 @@ def main() -> None:
     parser.add_argument("--format", default="csv", choices=("csv", "jsonl", "parquet"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--build-only", action="store_true", help="only build the database at --url")
+    parser.add_argument("--reuse", action="store_true", help="export the database at --url as it is (no build)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--parquet-anchor", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--target", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.parquet_anchor:
+        parquet_anchor(args.url, Path(args.target))
+        return
     if args.build_only:
         print(f"built {args.rows:,} ads in {build(args.url, args.rows):.1f} s", flush=True)
         return
     directory = Path(tempfile.mkdtemp(prefix="munijobs-bench-"))
     url = args.url or f"sqlite:///{directory / 'bench.db'}"
     try:
-        print(f"building {args.rows:,} ads in {url} ...", flush=True)
-        subprocess.run([sys.executable, __file__, "--build-only", "--rows", str(args.rows), "--url", url], check=True)
+        if not args.reuse:
+            print(f"building {args.rows:,} ads in {url} ...", flush=True)
+            subprocess.run([sys.executable, __file__, "--build-only", "--rows", str(args.rows), "--url", url],
+                           check=True)
         target = directory / f"ads.{args.format}"
-        seconds, peak_mb = export(url, target, args.format)
-        print(f"export {args.format}: {args.rows:,} ads in {seconds:.1f} s, peak memory {peak_mb:.0f} MB, "
-              f"file {target.stat().st_size / 1e6:.0f} MB ({args.rows / seconds:,.0f} ads/s)")
+        ours, theirs = [], []
+        for _ in range(args.runs):
+            seconds, peak_mb = export(url, target, args.format)
+            ours.append(seconds)
+            theirs.append(anchor(url, directory / f"anchor.{args.format}", args.format))
+        bare = "pyarrow on the same cursor" if args.format == "parquet" else (
+            "sqlite3 -csv" if url.startswith("sqlite") else "psql COPY ... CSV")
+        print(f"export {args.format}: peak memory {peak_mb:.0f} MB, file {target.stat().st_size / 1e6:.0f} MB")
+        print(ratios(f"export {args.format}", ours, theirs, bare))
     finally:
         if args.keep:
             print(f"kept {directory}")

@@ -8,14 +8,26 @@ requests_per_new_municipal_ad counts feed pages, the token and the details of mu
 non-municipal ads (to learn an employer's scope) are reported apart: per non-municipal entry, and inside
 all_nav_requests_per_new_municipal_ad.
 
+Peak memory is the crawl process's own high-water mark (VmHWM, read from /proc while it runs): ru_maxrss of wait4
+also counts the memory of this parent, which the child was forked from.
+
+With --detail-delay-ms N the server answers every detail N ms late and the crawl runs with the project's own
+politeness settings (AutoThrottle on, NAV_DETAIL_CONCURRENCY = --concurrency): the bench prints details per second
+and the mean number of details in flight against the configured concurrency, beside a bare Scrapy spider fetching
+the same details with as many in flight (the anchor), min/median/max over --runs. Target: details/s >= 0.9 x
+concurrency / latency.
+
 Usage:  python bench/nav_ingest.py [--entries 20000] [--seed 7] [--keep DIR]
+        python bench/nav_ingest.py --detail-delay-ms 1000 --entries 400 [--concurrency 4] [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +47,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 from munijobs import codes  # noqa: E402
 from storage.db import get_engine  # noqa: E402
 from storage.models import Posting  # noqa: E402
-from tests.fakes.nav_server import FakeNav, Scenario  # noqa: E402
+from tests.fakes.nav_server import PUBLIC_TOKEN, FakeNav, Scenario  # noqa: E402
 
 TARGETS = {"requests_per_new_municipal_ad": 1.05, "details_per_non_municipal_entry": 0.3, "cpu_ms_per_stored_ad": 10}
 UNIT_NAMES = [
@@ -273,32 +285,114 @@ def scenario(total: int, seed: int) -> tuple[Scenario, set[str]]:
     return Scenario(entries=entries, details=details, subunits=subunits, units=units, page_size=1000), municipal_ids
 
 
-def run(total: int, seed: int, keep: Path | None) -> dict[str, float]:
+class SlowNav(FakeNav):
+    """The fake NAV server answering every detail `delay` seconds late; it records when each detail was in flight."""
+
+    def __init__(self, scenario: Scenario, delay: float) -> None:
+        super().__init__(scenario)
+        self.delay = delay
+        self.detail_spans: list[tuple[float, float]] = []
+
+    def answer(self, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> tuple[int, dict, bytes]:
+        if not self.delay or "/api/v1/feedentry/" not in path:
+            return super().answer(path, query, headers)
+        started = time.monotonic()
+        time.sleep(self.delay)
+        try:
+            return super().answer(path, query, headers)
+        finally:
+            with self.lock:
+                self.detail_spans.append((started, time.monotonic()))
+
+    def detail_rate(self) -> tuple[float, float]:
+        """(details answered per second, mean details in flight) since the last reset, by Little's law."""
+        with self.lock:
+            spans, self.detail_spans = self.detail_spans, []
+        if len(spans) < 2:
+            return 0.0, 0.0
+        window = max(end for _, end in spans) - min(start for start, _ in spans)
+        return len(spans) / window, sum(end - start for start, end in spans) / window
+
+
+def wait_measuring_peak(child: subprocess.Popen) -> tuple[int, Any, float]:
+    """wait4 the child; returns (status, rusage, its own peak resident memory in MB from /proc VmHWM)."""
+    peak_kb = 0
+    status_file = Path(f"/proc/{child.pid}/status")
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            return status, usage, peak_kb / 1024
+        with contextlib.suppress(OSError, StopIteration, ValueError):  # the child may be exiting
+            peak_kb = max(peak_kb, next(int(line.split()[1]) for line in status_file.read_text().splitlines()
+                                        if line.startswith("VmHWM:")))
+        time.sleep(0.05)
+
+
+BARE_SPIDER = """
+import scrapy
+
+class Bare(scrapy.Spider):
+    name = "bare"
+
+    async def start(self):
+        for url in self.urls.split():
+            yield scrapy.Request(url, headers={"Authorization": "Bearer " + self.token}, dont_filter=True)
+
+    def parse(self, response):
+        pass
+"""
+
+
+def bare_spider(fake: SlowNav, urls: list[str], concurrency: int, workdir: Path) -> tuple[float, float]:
+    """A bare Scrapy spider fetching these URLs with `concurrency` in flight: (details/s, mean in flight)."""
+    spider = workdir / "bare_spider.py"
+    spider.write_text(BARE_SPIDER)
+    fake.detail_rate()
+    subprocess.run([sys.executable, "-m", "scrapy", "runspider", str(spider), "-a", f"urls={' '.join(urls)}",
+                    "-a", f"token={PUBLIC_TOKEN}", "-s", f"CONCURRENT_REQUESTS={concurrency}",
+                    "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={concurrency}", "-s", "ROBOTSTXT_OBEY=False",
+                    "-s", "LOG_LEVEL=WARNING", "-s", "TELNETCONSOLE_ENABLED=False"], check=True, cwd=workdir)
+    return fake.detail_rate()
+
+
+def run(total: int, seed: int, keep: Path | None, delay: float = 0.0, concurrency: int = 16) -> dict[str, float]:
     generated, municipal_ids = scenario(total, seed)
     workdir = keep or Path(tempfile.mkdtemp(prefix="munijobs-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{workdir / 'bench.db'}"
-    with FakeNav(generated) as fake:
+    with SlowNav(generated, delay) as fake:
         settings = {
             "NAV_FEED_URL": fake.base_url,
             "BRREG_API_URL": fake.brreg_url,
             "NAV_FEED_LOOKBACK_DAYS": "36500",
-            "AUTOTHROTTLE_ENABLED": "False",
-            "CONCURRENT_REQUESTS": "32",
-            "CONCURRENT_REQUESTS_PER_DOMAIN": "32",
-            "NAV_DETAIL_CONCURRENCY": "16",
+            "NAV_DETAIL_CONCURRENCY": str(concurrency),
             "LOG_LEVEL": "WARNING",
             "LOGSTATS_INTERVAL": "600",
         }
+        if not delay:  # the crawl's own cost, unthrottled; with a delay, the project's politeness as configured
+            settings.update({"AUTOTHROTTLE_ENABLED": "False", "CONCURRENT_REQUESTS": "32",
+                             "CONCURRENT_REQUESTS_PER_DOMAIN": "32"})
+        else:  # the register under a host name of its own, as in production: Scrapy throttles per host
+            settings["BRREG_API_URL"] = fake.brreg_url.replace("127.0.0.1", "localhost")
         command = [sys.executable, "-m", "munijobs", "crawl", "nav", *(f"-s{k}={v}" for k, v in settings.items())]
         env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
         log = (workdir / "crawl.log").open("w")
         started = time.monotonic()
         child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-        _, status, usage = os.wait4(child.pid, 0)
+        status, usage, peak_mb = wait_measuring_peak(child)
         wall = time.monotonic() - started
         child.returncode = os.waitstatus_to_exitcode(status)
         hits = dict(fake.hits)
+        rates = {}
+        if delay:
+            rate, in_flight = fake.detail_rate()
+            detail_urls = [f"{fake.base_url}{path}" for path in hits if path.startswith("/api/v1/feedentry/")]
+            bare_rate, bare_in_flight = bare_spider(fake, detail_urls, concurrency, workdir)
+            rates = {"details_per_second": rate, "details_in_flight": in_flight,
+                     "configured_concurrency": concurrency, "bare_spider_details_per_second": bare_rate,
+                     "bare_spider_details_in_flight": bare_in_flight,
+                     "ratio_to_bare_spider": rate / bare_rate if bare_rate else 0.0,
+                     "target_details_per_second": 0.9 * concurrency / delay}
     if child.returncode != 0:
         raise SystemExit(f"crawl failed (exit {child.returncode}); see {workdir / 'crawl.log'}")
     with Session(get_engine(database_url)) as session:
@@ -330,7 +424,8 @@ def run(total: int, seed: int, keep: Path | None) -> dict[str, float]:
         "cpu_ms_per_stored_ad": 1000 * cpu / max(stored, 1),
         "cpu_seconds": cpu,
         "wall_seconds": wall,
-        "peak_memory_mb": usage.ru_maxrss / 1024,
+        "peak_memory_mb": peak_mb,
+        **rates,
     }
 
 
@@ -339,8 +434,19 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="directory for the database and crawl log (default: a temp dir)")
+    parser.add_argument("--detail-delay-ms", type=int, default=0, help="answer every detail this many ms late")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="NAV_DETAIL_CONCURRENCY (default 16 unthrottled, 4 with --detail-delay-ms)")
+    parser.add_argument("--runs", type=int, default=1, help="runs (min/median/max are printed when more than one)")
     args = parser.parse_args()
-    figures = run(args.entries, args.seed, args.keep)
+    concurrency = args.concurrency or (4 if args.detail_delay_ms else 16)
+    runs = [run(args.entries, args.seed, args.keep, args.detail_delay_ms / 1000, concurrency) for _ in range(args.runs)]
+    figures = {name: statistics.median(run_[name] for run_ in runs) for name in runs[0]}
+    if args.runs > 1:
+        for name in ("details_per_second", "ratio_to_bare_spider", "cpu_ms_per_stored_ad", "peak_memory_mb"):
+            if name in figures:
+                values = sorted(run_[name] for run_ in runs)
+                print(f"{name}: min {values[0]:.3f} median {statistics.median(values):.3f} max {values[-1]:.3f}")
     for name, value in figures.items():
         target = TARGETS.get(name)
         verdict = "" if target is None else f"  (target <= {target}: {'ok' if value <= target else 'MISSED'})"

@@ -10,6 +10,7 @@ Usage:  python bench/renormalise.py [--postings 5000]
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -54,20 +55,48 @@ def timed(url: str, workers: int) -> tuple[float, int]:
     return elapsed, result.changed
 
 
+def pure_normaliser(url: str) -> float:
+    """Postings per second of normalise_posting alone over the same stored postings, one process (the anchor)."""
+    from storage.renormalise import _normalise_all, _stored_chunks
+
+    engine = get_engine(url)
+    chunks = list(_stored_chunks(engine, [], {}))
+    engine.dispose()
+    started = time.perf_counter()
+    for items in chunks:
+        _normalise_all(items)
+    return sum(map(len, chunks)) / (time.perf_counter() - started)
+
+
 def main() -> None:
-    """Print, per worker count, postings per second of a changing and of an idle pass, and the time for a million."""
+    """Print, per worker count, postings per second of a changing and of an idle pass, and the time for a million;
+    then the changing pass against the pure normaliser and 2 workers against 1 (min/median/max of --runs)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postings", type=int, default=5000)
-    count = parser.parse_args().postings
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    count = args.postings
+    to_pure, speedup = [], []
     with tempfile.TemporaryDirectory(prefix="munijobs-bench-") as workdir:
-        for workers in (1, 2):
-            url = f"sqlite:///{Path(workdir) / f'renormalise-{workers}.db'}"
-            fill(url, count)
-            for label in ("every posting changes", "nothing changes"):
-                seconds, changed = timed(url, workers)
-                rate = count / seconds
-                print(f"workers={workers}  {label:<22} {rate:6.0f} postings/s  ({changed} changed;"
-                      f" a million would take {MILLION / rate / 60:.0f} min)")
+        for run in range(args.runs):
+            rates = {}
+            for workers in (1, 2):
+                url = f"sqlite:///{Path(workdir) / f'renormalise-{run}-{workers}.db'}"
+                fill(url, count)
+                pure = pure_normaliser(url) if workers == 1 else None
+                for label in ("every posting changes", "nothing changes"):
+                    seconds, changed = timed(url, workers)
+                    rate = count / seconds
+                    rates.setdefault(workers, rate)
+                    print(f"workers={workers}  {label:<22} {rate:6.0f} postings/s  ({changed} changed;"
+                          f" a million would take {MILLION / rate / 60:.0f} min)")
+                if pure:
+                    print(f"pure normaliser (anchor)          {pure:6.0f} postings/s")
+                    to_pure.append(rates[1] / pure)
+            speedup.append(rates[2] / rates[1])
+    for name, values in (("renormalise / pure normaliser", to_pure), ("2 workers / 1 worker", speedup)):
+        values.sort()
+        print(f"{name}: min {values[0]:.2f} median {statistics.median(values):.2f} max {values[-1]:.2f}")
 
 
 if __name__ == "__main__":

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, Row, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from munijobs.constants import PostingStatus
 from munijobs.items import JobPosting, OccupationCode
 from munijobs.items import WorkLocation as WorkLocationItem
-from storage.db import dialect_insert, upsert
+from storage.db import dialect_insert
 from storage.models import Ad, Posting, PostingChange, PostingRaw, WorkLocation
 
 BOOKKEEPING = frozenset({"id", "source", "source_ad_id", "ad_id", "first_seen_at", "last_seen_at", "content_hash",
@@ -36,6 +36,7 @@ UNTRACKED = frozenset({"normalise_notes", "extra", "occupations", "source_modifi
 HISTORY_FIELDS = (*tuple(c for c in CONTENT_COLUMNS if c not in UNTRACKED), "work_locations")
 """Fields whose changes are written to posting_changes (v_ad_history)."""
 LOCATION_FIELDS = tuple(f.name for f in fields(WorkLocationItem))
+OCCUPATION_FIELDS = tuple(f.name for f in fields(OccupationCode))
 
 
 @dataclass
@@ -69,14 +70,15 @@ def posting_values(item: JobPosting) -> dict[str, Any]:
     """Content column values of an item."""
     values = {name: getattr(item, name) for name in CONTENT_COLUMNS}
     values["status"] = str(item.status)
-    values["occupations"] = [asdict(o) for o in item.occupations]
+    values["occupations"] = [{name: getattr(o, name) for name in OCCUPATION_FIELDS} for o in item.occupations]
     values["normalise_notes"] = item.normalise_notes or None
     values["extra"] = item.extra or None
     return values
 
 
 def location_values(item: JobPosting) -> list[dict[str, Any]]:
-    return [asdict(loc) for loc in item.work_locations]
+    """The item's work locations as rows (flat dataclasses: a dict per location, without asdict's deep copy)."""
+    return [{name: getattr(loc, name) for name in LOCATION_FIELDS} for loc in item.work_locations]
 
 
 def content_hash(values: dict[str, Any], locations: list[dict[str, Any]], html: str | None) -> str:
@@ -92,60 +94,98 @@ def _last_per_key(items: Iterable[JobPosting]) -> dict[tuple[str, str], JobPosti
     return {(i.source, i.source_ad_id): i for i in items}
 
 
-def _stored(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Posting]:
+POSTINGS = Posting.__table__
+CRAWL_OWNED = ("status", "closed_at", "source_modified_at")
+"""Content columns only a crawl writes; renormalise keeps them as stored (with last_seen_at and last_run_id)."""
+_STATE = ("id", "content_hash", *CRAWL_OWNED, "last_seen_at", "last_run_id")
+"""What the store path reads of every stored posting of a batch."""
+
+
+def _by_source(keys: Iterable[tuple[str, str]]) -> Iterator[tuple[str, list[str]]]:
+    """(source, up to 500 of its source ad ids) for a set of keys."""
     by_source: dict[str, list[str]] = {}
     for source, ad_id in keys:
         by_source.setdefault(source, []).append(ad_id)
-    stored: dict[tuple[str, str], Posting] = {}
     for source, ids in by_source.items():
         for start in range(0, len(ids), 500):
-            query = select(Posting).where(Posting.source == source, Posting.source_ad_id.in_(ids[start:start + 500]))
-            stored.update({(p.source, p.source_ad_id): p for p in session.scalars(query)})
+            yield source, ids[start:start + 500]
+
+
+def _stored(session: Session, keys: Iterable[tuple[str, str]], lock: bool = False) -> dict[tuple[str, str], Row]:
+    """The stored state (_STATE columns) of these postings, by key; `lock` locks the rows (PostgreSQL)."""
+    stored = {}
+    for source, ids in _by_source(keys):
+        query = (select(POSTINGS.c.source, POSTINGS.c.source_ad_id, *(POSTINGS.c[name] for name in _STATE))
+                 .where(POSTINGS.c.source == source, POSTINGS.c.source_ad_id.in_(ids)))
+        if lock and session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        stored.update({(row.source, row.source_ad_id): row for row in session.execute(query)})
     return stored
+
+
+def _stored_history_values(session: Session, posting_ids: Sequence[int]) -> dict[int, Row]:
+    """The history fields of these postings as stored, by posting id."""
+    columns = [POSTINGS.c[name] for name in HISTORY_FIELDS if name != "work_locations"]
+    result = {}
+    for start in range(0, len(posting_ids), 500):
+        query = select(POSTINGS.c.id, *columns).where(POSTINGS.c.id.in_(posting_ids[start:start + 500]))
+        result.update({row.id: row for row in session.execute(query)})
+    return result
 
 
 def _stored_locations(session: Session, posting_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     result: dict[int, list[dict[str, Any]]] = {pid: [] for pid in posting_ids}
-    query = select(WorkLocation).where(WorkLocation.posting_id.in_(posting_ids)).order_by(WorkLocation.position)
-    for loc in session.scalars(query):
-        result[loc.posting_id].append({name: getattr(loc, name) for name in LOCATION_FIELDS})
+    table = WorkLocation.__table__
+    for start in range(0, len(posting_ids), 500):
+        query = (select(table.c.posting_id, *(table.c[name] for name in LOCATION_FIELDS))
+                 .where(table.c.posting_id.in_(posting_ids[start:start + 500])).order_by(table.c.position))
+        for row in session.execute(query):
+            result[row.posting_id].append({name: row._mapping[name] for name in LOCATION_FIELDS})
     return result
 
 
-def _changes(old: Posting, new_values: dict[str, Any], old_locations, new_locations) -> list[tuple[str, Any, Any]]:
+def _changes(old: Row, new_values: dict[str, Any], old_locations, new_locations) -> list[tuple[str, Any, Any]]:
     changed = []
     for name in HISTORY_FIELDS:
-        if name == "work_locations":
-            before, after = as_text(old_locations), as_text(new_locations)
-        else:
-            before, after = as_text(getattr(old, name)), as_text(new_values[name])
+        before, after = (old_locations, new_locations) if name == "work_locations" else (old._mapping[name],
+                                                                                         new_values[name])
+        if before == after and type(before) is type(after):
+            continue
+        before, after = as_text(before), as_text(after)
         if before != after:
             changed.append((name, before, after))
     return changed
 
 
 def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | None = None,
-                now: datetime | None = None, seen: bool = True) -> BatchResult:
+                now: datetime | None = None, seen: bool = True,
+                loaded_hashes: Mapping[tuple[str, str], str | None] | None = None) -> BatchResult:
     """Write a batch of postings inside the session's transaction (idempotent; see module docstring).
 
-    `seen=False` rewrites content without marking the postings as seen again (used by renormalise).
+    `seen=False` rewrites content without marking the postings as seen again (used by renormalise): the rows are
+    re-read (and on PostgreSQL locked) in this transaction, status, closed_at and source_modified_at stay as stored,
+    and a posting whose stored content hash is no longer its `loaded_hashes` entry (a crawl changed it since it was
+    read) is left alone.
     """
     now = now or datetime.now(UTC)
     result = BatchResult()
     batch = _last_per_key(items)
-    stored = _stored(session, batch)
+    stored = _stored(session, batch, lock=not seen)
 
-    rows, history, touched, markers = [], [], [], []
+    rows, changed, history, touched, markers = [], [], [], [], []
     locations: dict[tuple[str, str], list[dict[str, Any]]] = {}
     html: dict[tuple[str, str], str | None] = {}
-    old_locations = _stored_locations(session, [p.id for p in stored.values()]) if stored else {}
-
     for key, item in batch.items():
         old = stored.get(key)
         if not item.has_content:
             _close(session, item, old, run_id, now, result, history)
             continue
         values = posting_values(item)
+        if not seen and old is not None:
+            if loaded_hashes is not None and loaded_hashes.get(key) != old.content_hash:
+                result.unchanged += 1
+                continue
+            values.update({name: getattr(old, name) for name in CRAWL_OWNED})
         locs = location_values(item)
         values["content_hash"] = content_hash(values, locs, item.description_html)
         if old is None:
@@ -155,44 +195,65 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
             if seen:
                 touched.append(old.id)
             if as_text(old.source_modified_at) != as_text(item.source_modified_at):
-                markers.append({"id": old.id, "source_modified_at": item.source_modified_at})
+                markers.append({"_id": old.id, "source_modified_at": item.source_modified_at})
             continue
         else:
             result.updated += 1
-            history.extend((old.id, *change) for change in _changes(old, values, old_locations[old.id], locs))
+            changed.append((old.id, values, locs))
         last_seen, last_run = (now, run_id) if seen or old is None else (old.last_seen_at, old.last_run_id)
         rows.append({"source": item.source, "source_ad_id": item.source_ad_id, "first_seen_at": now,
                      "last_seen_at": last_seen, "last_run_id": last_run, **values})
         locations[key] = locs
         html[key] = item.description_html
 
+    history.extend(_history(session, changed))
+    connection = session.connection()
     if rows:
-        _upsert_rows(session, rows)
-        ids = {(p.source, p.source_ad_id): p.id for p in _stored(session, locations).values()}
+        ids = _upsert_rows(session, rows)
         _create_ads(session, now)
-        written = list(ids.values())
-        session.execute(delete(WorkLocation).where(WorkLocation.posting_id.in_(written)))
-        location_rows = [{"posting_id": ids[key], "position": n, **loc}
-                         for key, locs in locations.items() for n, loc in enumerate(locs)]
-        if location_rows:
-            session.execute(insert(WorkLocation), location_rows)
-        upsert(session, PostingRaw, [{"posting_id": ids[key], "description_html": text, "fetched_at": now}
-                                     for key, text in html.items()], keys=("posting_id",))
-    if touched:
-        for start in range(0, len(touched), 500):
-            chunk = touched[start:start + 500]
-            session.execute(update(Posting).where(Posting.id.in_(chunk)).values(last_seen_at=now, last_run_id=run_id))
+        _replace_locations(connection, ids, locations)
+        raw = dialect_insert(session)(PostingRaw.__table__)
+        connection.execute(raw.on_conflict_do_update(index_elements=["posting_id"], set_={
+            "description_html": raw.excluded.description_html, "fetched_at": raw.excluded.fetched_at}),
+            [{"posting_id": ids[key], "description_html": text, "fetched_at": now} for key, text in html.items()])
+    for start in range(0, len(touched), 500):
+        chunk = touched[start:start + 500]
+        connection.execute(update(POSTINGS).where(POSTINGS.c.id.in_(chunk)).values(last_seen_at=now,
+                                                                                   last_run_id=run_id))
     if markers:
-        session.execute(update(Posting), markers)
+        connection.execute(update(POSTINGS).where(POSTINGS.c.id == bindparam("_id"))
+                           .values(source_modified_at=bindparam("source_modified_at")), markers)
     write_history(session, history, now, run_id)
     return result
+
+
+def _history(session: Session, changed: list[tuple[int, dict[str, Any], list[dict[str, Any]]]]) -> list[tuple]:
+    """The history rows of changed postings: their stored values (read for them alone) against the new ones."""
+    if not changed:
+        return []
+    ids = [posting_id for posting_id, _, _ in changed]
+    old_values, old_locations = _stored_history_values(session, ids), _stored_locations(session, ids)
+    return [(posting_id, *change) for posting_id, values, locs in changed
+            for change in _changes(old_values[posting_id], values, old_locations[posting_id], locs)]
+
+
+def _replace_locations(connection, ids: dict[tuple[str, str], int],
+                       locations: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    table = WorkLocation.__table__
+    written = list(ids.values())
+    for start in range(0, len(written), 500):
+        connection.execute(delete(table).where(table.c.posting_id.in_(written[start:start + 500])))
+    location_rows = [{"posting_id": ids[key], "position": n, **loc}
+                     for key, locs in locations.items() for n, loc in enumerate(locs)]
+    if location_rows:
+        connection.execute(insert(table), location_rows)
 
 
 def write_history(session: Session, changes: list[tuple[int, str, str | None, str | None]], now: datetime,
                   run_id: int | None) -> None:
     """Insert (posting id, field, old text, new text) changes into posting_changes, all stamped `now`."""
     if changes:
-        session.execute(insert(PostingChange), [
+        session.connection().execute(insert(PostingChange.__table__), [
             {"posting_id": pid, "changed_at": now, "field": field, "old_value": before, "new_value": after,
              "run_id": run_id} for pid, field, before, after in changes])
 
@@ -206,25 +267,38 @@ def closing_changes(posting_id: int, old_status: str, old_closed_at: datetime | 
     return changes
 
 
-def _upsert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    statement = dialect_insert(session)(Posting)
+def _upsert_rows(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Insert or overwrite these posting rows; returns their ids by key.
+
+    One executemany (the driver prepares the statement once) and the ids read back: RETURNING through SQLAlchemy's
+    multi-row VALUES costs the driver more in parsing the long statement than the database in writing the rows.
+    """
+    statement = dialect_insert(session)(POSTINGS)
     overwrite = {name: statement.excluded[name] for name in (*CONTENT_COLUMNS, "content_hash", "last_seen_at",
                                                             "last_run_id")}
     statement = statement.on_conflict_do_update(index_elements=["source", "source_ad_id"], set_=overwrite)
-    session.execute(statement, rows)
+    connection = session.connection()
+    connection.execute(statement, rows)
+    ids = {}
+    for source, chunk in _by_source((row["source"], row["source_ad_id"]) for row in rows):
+        query = select(POSTINGS.c.source_ad_id, POSTINGS.c.id).where(POSTINGS.c.source == source,
+                                                                      POSTINGS.c.source_ad_id.in_(chunk))
+        ids.update({(source, ad_id): posting_id for ad_id, posting_id in connection.execute(query)})
+    return ids
 
 
 def _create_ads(session: Session, now: datetime) -> None:
-    """Give every posting that has no canonical ad an ad of its own."""
-    orphans = list(session.scalars(select(Posting.id).where(Posting.ad_id.is_(None))))
-    if not orphans:
-        return
-    session.execute(insert(Ad), [{"primary_posting_id": pid, "created_at": now} for pid in orphans])
-    ad_ids = dict(session.execute(select(Ad.primary_posting_id, Ad.id).where(Ad.primary_posting_id.in_(orphans))).all())
-    session.execute(update(Posting), [{"id": pid, "ad_id": ad_ids[pid]} for pid in orphans])
+    """Give every posting that has no canonical ad an ad of its own (two set-based statements)."""
+    ads, orphan = Ad.__table__, POSTINGS.c.ad_id.is_(None)
+    connection = session.connection()
+    connection.execute(insert(ads).from_select(["primary_posting_id", "created_at"],
+                                               select(POSTINGS.c.id, literal(now, ads.c.created_at.type))
+                                               .where(orphan)))
+    newest_ad = select(func.max(ads.c.id)).where(ads.c.primary_posting_id == POSTINGS.c.id).scalar_subquery()
+    connection.execute(update(POSTINGS).where(orphan).values(ad_id=newest_ad))
 
 
-def _close(session: Session, item: JobPosting, old: Posting | None, run_id: int | None, now: datetime,
+def _close(session: Session, item: JobPosting, old: Row | None, run_id: int | None, now: datetime,
            result: BatchResult, history: list) -> None:
     """Apply a status-only event to a stored posting; an unknown posting is ignored (nothing to close)."""
     if old is None:

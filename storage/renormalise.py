@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from munijobs.items import JobPosting
 from munijobs.normalise import normalise_posting
 from storage.boundary import coerce_to_columns
-from storage.db import session_scope
 from storage.models import Posting, PostingChange
 from storage.postings import load_postings, store_batch
 
@@ -42,10 +41,13 @@ def renormalise_postings(engine: Engine, source: str | None = None,
     with Session(engine) as session:
         total = session.scalar(select(func.count()).select_from(Posting).where(*where))
         changes_before = session.scalar(select(func.count()).select_from(PostingChange))
+    loaded_hashes: dict[tuple[str, str], str | None] = {}
     with _normaliser(workers) as normalise_chunks:
-        for items in normalise_chunks(_stored_chunks(engine, where)):
-            with session_scope(engine) as session:
-                batch = store_batch(session, items, seen=False)
+        for items in normalise_chunks(_stored_chunks(engine, where, loaded_hashes)):
+            with write_transaction(engine) as session:
+                batch = store_batch(session, items, seen=False, loaded_hashes=loaded_hashes)
+            for item in items:
+                loaded_hashes.pop((item.source, item.source_ad_id), None)
             result.seen += len(items)
             result.changed += batch.updated
             if progress:
@@ -55,8 +57,24 @@ def renormalise_postings(engine: Engine, source: str | None = None,
     return result
 
 
-def _stored_chunks(engine: Engine, where: list) -> Iterator[list[JobPosting]]:
-    """The stored postings as items, CHUNK at a time in id order, each chunk read in a session of its own."""
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Session]:
+    """A transaction that holds the write lock from its first statement on SQLite (BEGIN IMMEDIATE), so the rows it
+    re-reads cannot change before it writes; on PostgreSQL store_batch locks the rows it re-reads."""
+    with Session(engine, expire_on_commit=False) as session:
+        if engine.dialect.name == "sqlite":
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def _stored_chunks(engine: Engine, where: list, loaded_hashes: dict) -> Iterator[list[JobPosting]]:
+    """The stored postings as items, CHUNK at a time in id order, each chunk read in a session of its own; the
+    content hash each was read with goes to `loaded_hashes`."""
     last_id = 0
     while True:
         with Session(engine) as session:
@@ -66,6 +84,7 @@ def _stored_chunks(engine: Engine, where: list) -> Iterator[list[JobPosting]]:
                 return
             last_id = chunk[-1].id
             items = load_postings(session, chunk)
+            loaded_hashes.update({(p.source, p.source_ad_id): p.content_hash for p in chunk})
         yield items
 
 

@@ -19,7 +19,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Date, Engine, Float, Integer, Text, select, type_coerce
+from sqlalchemy import Date, Engine, Float, Integer, Text, case, cast, func, select, type_coerce
+from sqlalchemy.exc import CompileError, DBAPIError
 
 from munijobs.analysts.filters import AdFilters, BadValue, where
 from munijobs.analysts.views import prepare, v_ads
@@ -80,9 +81,14 @@ CANONICAL = {"timestamp": timestamp_text, "date": date_text, "float": number}
 """Per column kind: raw database value -> the value every format starts from (None stays None)."""
 
 
-def canonical_rows(columns: list[str]) -> Callable[[list], list[list]]:
-    """A function turning raw result rows into canonical rows: ISO texts for times, whole floats as ints."""
-    changes = [(n, CANONICAL[column_kind(name)]) for n, name in enumerate(columns) if column_kind(name) in CANONICAL]
+def canonical_rows(columns: list[str], dialect: str | None = None) -> Callable[[list], list[list]]:
+    """A function turning raw result rows into canonical rows: ISO texts for times, whole floats as ints (on SQLite
+    ads_query has the database do it)."""
+    done_in_sql = IN_SQLITE if dialect == "sqlite" else ()
+    changes = [(n, CANONICAL[kind]) for n, name in enumerate(columns)
+               if (kind := column_kind(name)) in CANONICAL and kind not in done_in_sql]
+    if not changes:
+        return lambda rows: list(map(list, rows))
 
     def convert(rows: list) -> list[list]:
         result = []
@@ -288,24 +294,68 @@ def _exit_on_sigterm(signum, _frame):
     raise SystemExit(128 + signum)
 
 
-def ads_query(filters: AdFilters, columns: list[str], dialect: str):
+IN_SQLITE = ("timestamp", "date", "float")
+"""Column kinds whose canonical form SQLite computes itself in ads_query (per cell in C, not in Python)."""
+
+
+def _sqlite_canonical(name: str):
+    """The canonical value of a v_ads column computed by SQLite: timestamp_text's ISO form of its stored UTC text,
+    whole floats as integers."""
+    column, kind = v_ads.c[name], column_kind(name)
+    if kind == "timestamp":
+        raw = type_coerce(column, Text)
+        fraction = func.substr(raw, 20)
+        iso = (func.substr(raw, 1, 10) + "T" + func.substr(raw, 12, 8)
+               + case((fraction == ".000000", ""), else_=fraction) + "+00:00")
+        return case((func.length(raw) == 26, iso), else_=raw)
+    if kind == "float":
+        whole = cast(column, Integer)
+        return case((column == whole, whole), else_=column)
+    return type_coerce(column, Text) if kind == "date" else column
+
+
+def ads_query(filters: AdFilters, columns: list[str], dialect: str, ordered: bool = True):
     """SELECT of the columns from v_ads with the filters, in ad_id order; dates and timestamps come raw (see
-    timestamp_text), which is much faster than parsing them on SQLite."""
-    selected = [type_coerce(v_ads.c[name], Text).label(name) if column_kind(name) in ("timestamp", "date")
-                else v_ads.c[name] for name in columns]
-    return select(*selected).where(*where(filters, dialect)).order_by(v_ads.c.ad_id)
+    timestamp_text), which is much faster than parsing them on SQLite; there SQLite gives them canonical."""
+    if dialect == "sqlite":
+        selected = [_sqlite_canonical(name).label(name) for name in columns]
+    else:
+        selected = [type_coerce(v_ads.c[name], Text).label(name) if column_kind(name) in ("timestamp", "date")
+                    else v_ads.c[name] for name in columns]
+    query = select(*selected).where(*where(filters, dialect))
+    return query.order_by(v_ads.c.ad_id) if ordered else query
+
+
+def _in_ad_order_unsorted(connection, filters: AdFilters, columns: list[str]) -> bool:
+    """Whether SQLite's plan yields the rows in ad_id order without ORDER BY: its outer loop scans v_ads' status
+    summary, which it groups through the index on postings.ad_id, so sorting every row again (in a temporary B-tree,
+    before the first row is written) would only cost time. Any other plan keeps the ORDER BY."""
+    if connection.dialect.name != "sqlite":
+        return False
+    query = ads_query(filters, columns, "sqlite", ordered=False)
+    try:
+        sql = query.compile(connection, compile_kwargs={"literal_binds": True, "render_postcompile": True})
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()
+    except (CompileError, DBAPIError, NotImplementedError):
+        return False
+    top = [row[3] for row in plan if row[1] == 0]
+    summary = {row[0] for row in plan if row[3] == "MATERIALIZE s"}
+    grouped_by_ad = any(row[1] in summary and "USING INDEX ix_postings_ad_id" in row[3] for row in plan)
+    sorted_groups = not any(row[1] in summary and "GROUP BY" in row[3] for row in plan)
+    return grouped_by_ad and sorted_groups and [t for t in top if t != "MATERIALIZE s"][:1] == ["SCAN s"]
 
 
 def export_ads(engine: Engine, target: str, fmt: str, filters: AdFilters, columns: list[str], excel: bool = False,
                progress: Progress | None = None) -> int:
     """Write the ads matching the filters to TARGET; returns the number of ads written."""
     prepare(engine)
-    query = ads_query(filters, columns, engine.dialect.name)
     written = 0
     with atomic_output(target) as binary, engine.connect() as connection:
+        ordered = not _in_ad_order_unsorted(connection, filters, columns)
+        query = ads_query(filters, columns, engine.dialect.name, ordered=ordered)
         writer = make_writer(fmt, binary, columns, excel=excel)
         result = connection.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query)
-        canonical = canonical_rows(columns)
+        canonical = canonical_rows(columns, engine.dialect.name)
         for rows in result.partitions():
             writer.write(canonical(rows))
             written += len(rows)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Integer, bindparam, column, func, literal, literal_column, select, table, text
+from sqlalchemy import Engine, Integer, bindparam, case, column, func, literal, literal_column, select, table, text
 
 from munijobs.analysts.filters import AdFilters, BadValue, where
 from munijobs.analysts.views import prepare, v_ads
@@ -21,10 +21,17 @@ HIT = ("\x02", "\x03")
 RESULT_COLUMNS = ("ad_id", "title", "employer_name", "municipality_name", "status", "published_at", "deadline_date",
                   "url")
 _TERM = re.compile(r'"([^"]*)"?|([^\W_]+)(\*)?')
+AD_COLUMNS = ("title", "employer_name", "employer_orgnr", "employer_parent_orgnr", "municipality_code", "county_code",
+              "occupation_code", "published_at", "deadline_date", "url")
+"""Columns of v_ads taken from the ad's primary posting that search shows or filters on."""
+
 
 postings = table("postings", column("id", Integer), column("ad_id", Integer), column("description_text"),
-                 column("title"), column("search_document"))
+                 column("search_document"), column("status"), column("last_seen_at", v_ads.c.last_seen_at.type),
+                 *(column(name, v_ads.c[name].type) for name in AD_COLUMNS))
 postings_fts = table("postings_fts", column("rowid", Integer))
+ads = table("ads", column("id", Integer), column("primary_posting_id", Integer))
+municipalities = table("municipalities", column("code"), column("name"))
 
 
 @dataclass(frozen=True)
@@ -67,16 +74,17 @@ def fts5_query(terms: list[Term]) -> str:
 
 
 def ts_query(terms: list[Term]):
-    """A PostgreSQL tsquery expression (norwegian configuration): every term must match."""
-    parts = []
-    for n, term in enumerate(terms):
-        value = bindparam(f"term_{n}", f"{term.text}:*" if term.kind == "prefix" else term.text)
-        function = {"word": func.plainto_tsquery, "phrase": func.phraseto_tsquery, "prefix": func.to_tsquery}
-        parts.append(function[term.kind](literal_column("'norwegian'::regconfig"), value))
-    query = parts[0]
-    for part in parts[1:]:
-        query = query.op("&&")(part)
-    return query
+    """A PostgreSQL tsquery expression (norwegian configuration): every term must match.
+
+    The terms are joined with && as a balanced tree, so a query of hundreds of words stays shallow to compile.
+    """
+    function = {"word": func.plainto_tsquery, "phrase": func.phraseto_tsquery, "prefix": func.to_tsquery}
+    parts = [function[term.kind](literal_column("'norwegian'::regconfig"),
+                                 bindparam(f"term_{n}", f"{term.text}:*" if term.kind == "prefix" else term.text))
+             for n, term in enumerate(terms)]
+    while len(parts) > 1:
+        parts = [parts[n].op("&&")(parts[n + 1]) if n + 1 < len(parts) else parts[n] for n in range(0, len(parts), 2)]
+    return parts[0]
 
 
 def _scored(dialect: str, terms: list[Term]):
@@ -92,24 +100,90 @@ def _scored(dialect: str, terms: list[Term]):
             .where(document.op("@@")(query)))
 
 
+def ad_summary(matches):
+    """Per ad of `matches` (ad_id, score rows): its best score, and the status and last_seen_at v_ads gives it.
+
+    v_ads summarises every posting before it can join one, which makes a search cost as much as the whole table;
+    this summarises the matching ads' postings only.
+    """
+    return (select(matches.c.ad_id, func.max(matches.c.score).label("score"),
+                   ad_status(postings.c.status).label("status"),
+                   func.max(postings.c.last_seen_at).label("last_seen_at"))
+            .join_from(matches, postings, postings.c.ad_id == matches.c.ad_id).group_by(matches.c.ad_id)
+            .subquery("s"))
+
+
+def with_ad_columns(summary):
+    """The summary with the v_ads columns search shows or filters on (from each ad's primary posting)."""
+    primary = postings.alias("p")
+    return (select(summary, *(primary.c[name] for name in AD_COLUMNS),
+                   municipalities.c.name.label("municipality_name"))
+            .join_from(summary, ads, ads.c.id == summary.c.ad_id)
+            .join(primary, primary.c.id == ads.c.primary_posting_id)
+            .outerjoin(municipalities, municipalities.c.code == primary.c.municipality_code)
+            .subquery("v"))
+
+
+def ad_status(status):
+    """v_ads.status of an ad from its postings' statuses: active if one is, else expired if one is, else withdrawn."""
+    def some(value):
+        return func.sum(case((status == value, 1), else_=0)) > 0
+    return case((some("active"), "active"), (some("expired"), "expired"), else_="withdrawn")
+
+
 def search(engine: Engine, query: str, filters: AdFilters, limit: int = 20) -> tuple[int, list[Hit]]:
-    """(number of ads matching, the best `limit` of them) for a query and filters."""
+    """(number of ads matching, the best `limit` of them) for a query and filters.
+
+    The ads are counted and ranked on narrow rows (the primary postings are joined only when a filter needs them);
+    the shown columns are read for the page alone.
+    """
     prepare(engine)
     dialect = engine.dialect.name
     terms = parse_query(query)
-    scored = _scored(dialect, terms).subquery("scored")
-    best_first = func.row_number().over(partition_by=scored.c.ad_id, order_by=scored.c.score.desc())
-    ranked = select(scored, best_first.label("n")).subquery("ranked")
-    matching = (select(ranked.c.posting_id, ranked.c.score, *(v_ads.c[name] for name in RESULT_COLUMNS))
-                .join_from(ranked, v_ads, v_ads.c.ad_id == ranked.c.ad_id)
-                .where(ranked.c.n == 1, *where(filters, dialect)))
+    scored = _scored(dialect, terms)
+    summary = ad_summary(_matches(scored, dialect))
+    try:
+        v, clauses = summary, where(filters, dialect, summary)
+    except AttributeError:
+        v = with_ad_columns(summary)
+        clauses = where(filters, dialect, v)
+    page = (select(v.c.ad_id, v.c.score, func.count().over().label("total")).where(*clauses)
+            .order_by(v.c.score.desc(), v.c.ad_id).limit(limit))
     with engine.connect() as connection:
-        total = connection.execute(select(func.count()).select_from(matching.subquery())).scalar_one()
-        rows = connection.execute(matching.order_by(ranked.c.score.desc(), v_ads.c.ad_id).limit(limit)).mappings().all()
-        snippets = _snippets(connection, dialect, terms, [r["posting_id"] for r in rows])
-    hits = [Hit(n, float(r["score"]), {k: r[k] for k in RESULT_COLUMNS}, snippets.get(r["posting_id"], ""))
-            for n, r in enumerate(rows, start=1)]
-    return total, hits
+        ranked = connection.execute(page).all()
+        ids = [row.ad_id for row in ranked]
+        shown = _shown(connection, ids)
+        best = _best_postings(connection, scored, ids)
+        snippets = _snippets(connection, dialect, terms, list(best.values()))
+    hits = [Hit(n, float(row.score), {k: shown[row.ad_id][k] for k in RESULT_COLUMNS},
+                snippets.get(best.get(row.ad_id), "")) for n, row in enumerate(ranked, start=1)]
+    return (ranked[0].total if ranked else 0), hits
+
+
+def _shown(connection, ad_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """RESULT_COLUMNS of these ads, by ad id."""
+    if not ad_ids:
+        return {}
+    page = select(postings.c.ad_id, literal(0.0).label("score")).where(postings.c.ad_id.in_(ad_ids)).subquery("page")
+    v = with_ad_columns(ad_summary(page))
+    return {row["ad_id"]: row for row in connection.execute(select(*(v.c[n] for n in RESULT_COLUMNS))).mappings()}
+
+
+def _matches(scored, dialect: str):
+    """The matches as a subquery; on SQLite a CTE computed once, which the planner must not merge into the joins
+    around it (bm25 works only where the FTS5 table drives the query)."""
+    return scored.cte("scored").prefix_with("MATERIALIZED") if dialect == "sqlite" else scored.subquery("scored")
+
+
+def _best_postings(connection, scored, ad_ids: list[int]) -> dict[int, int]:
+    """The best-scored matching posting of each of these ads."""
+    if not ad_ids:
+        return {}
+    rows = connection.execute(scored.where(postings.c.ad_id.in_(ad_ids))).all()
+    best = {}
+    for ad_id, posting_id, _ in sorted(rows, key=lambda row: (row.score, -row.posting_id)):
+        best[ad_id] = posting_id  # the last one of an ad is its best: highest score, lowest id on a tie
+    return best
 
 
 def _snippets(connection, dialect: str, terms: list[Term], posting_ids: list[int]) -> dict[int, str]:

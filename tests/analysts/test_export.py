@@ -10,10 +10,13 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import select, update
 
 from munijobs.analysts.export import export_ads
-from munijobs.analysts.filters import AdFilters
+from munijobs.analysts.filters import AdFilters, where
 from munijobs.analysts.views import v_ads, view_columns
+from storage.db import session_scope
+from storage.models import Ad
 from tests.analysts.conftest import T2
 
 
@@ -170,3 +173,19 @@ def test_bad_input_is_one_line_exit_2(run_without_database, args, named):
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and named in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("filters", [AdFilters(), AdFilters(statuses=("active",), county_codes=("50", "18")),
+                                     AdFilters(municipality_codes=("5001",), employer_name="kommune")])
+def test_rows_come_in_ad_id_order_with_or_without_a_sort(ads_engine, tmp_path, filters):
+    """SQLite skips the ORDER BY only when its plan already yields ad_id order; the output is the same either way."""
+    with session_scope(ads_engine) as session:  # ad 2 now shows posting 6, ad 6 posting 2: ads out of posting order
+        session.execute(update(Ad).where(Ad.id == 2).values(primary_posting_id=6))
+        session.execute(update(Ad).where(Ad.id == 6).values(primary_posting_id=2))
+    target = tmp_path / "ads.jsonl"
+    export_ads(ads_engine, str(target), "jsonl", filters, ["ad_id", "title"])
+    exported = [json.loads(line)["ad_id"] for line in target.read_text().splitlines()]
+    with ads_engine.connect() as connection:
+        expected = list(connection.execute(select(v_ads.c.ad_id).where(*where(filters, ads_engine.dialect.name))
+                                           .order_by(v_ads.c.ad_id)).scalars())
+    assert exported == expected and len(expected) >= 1

@@ -84,3 +84,20 @@ def test_command_bad_input(run_without_database):
     for args, named in ((["x", "--format", "xml"], "'xml'"), (["x", "--county", "Mars"], "'Mars'")):
         result = run_without_database("search", *args)
         assert result.exit_code == 2 and named in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_ad_s_status_comes_from_all_its_postings_and_filters_apply(ads_engine):
+    """Posting 6 (withdrawn, matching) joins ad 1 (active): the ad is found once, active, with its best snippet."""
+    with session_scope(ads_engine) as session:
+        session.execute(update(Posting).where(Posting.id == 6).values(ad_id=1, status="withdrawn"))
+    total, hits = search(ads_engine, "hjemmetjenesten", AdFilters(statuses=("active",)))
+    assert total == 1 and hits[0].ad["status"] == "active" and HIT[0] in hits[0].snippet
+    assert search(ads_engine, "hjemmetjenesten", AdFilters(statuses=("withdrawn",))) == (0, [])
+    assert search(ads_engine, "hjemmetjenesten", AdFilters(county_codes=("50",)))[0] == 1
+
+
+def test_a_query_of_hundreds_of_words_is_answered(ads_engine):
+    """The tsquery of every word is built flat enough to compile (a deep && chain raised RecursionError)."""
+    words = " ".join(["hjemmetjenesten"] * 150 + ["sykepleier"] * 100)
+    total, hits = search(ads_engine, words, AdFilters())
+    assert total == 1 and hits[0].ad["ad_id"] == 1

@@ -81,3 +81,84 @@ def test_renormalise_in_worker_processes_gives_the_same_result(engine):
             "SELECT engagement_type, job_percent_max, municipality_code FROM v_ads ORDER BY ad_id")).all()
     assert rows == [("temporary", 80, "1804"), ("temporary", 80, "1804")]
     assert renormalise_postings(engine, workers=2).changed == 0
+
+
+CLOSED = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+
+
+def crawl_meanwhile(engine, monkeypatch, crawl) -> None:
+    """Run `crawl(session)` in a transaction of its own after renormalise has read a chunk, before it writes it."""
+    import storage.renormalise as renormalise
+
+    normalise = renormalise._normalise_all
+
+    def crawl_then_normalise(items):
+        with session_scope(engine) as session:
+            crawl(session)
+        return normalise(items)
+    monkeypatch.setattr(renormalise, "_normalise_all", crawl_then_normalise)
+
+
+def test_renormalise_during_a_crawl_keeps_what_the_crawl_closed(engine, monkeypatch):
+    """Status, closed_at and last_seen_at belong to the crawl: a posting it closes while renormalise holds the
+    posting in memory stays closed, with its history; the normalised fields are still fixed."""
+    fill_with_earlier_version(engine)
+    closing = JobPosting(source="nav", source_ad_id="1", status="withdrawn", has_content=False, closed_at=CLOSED)
+    crawl_meanwhile(engine, monkeypatch, lambda session: store_batch(session, [closing], now=CLOSED, run_id=7))
+    result = renormalise_postings(engine)
+    assert result.changed == 2
+    with engine.connect() as connection:
+        rows = connection.execute(select(Posting.source_ad_id, Posting.status, Posting.closed_at, Posting.last_seen_at,
+                                         Posting.last_run_id, Posting.engagement_type).order_by(Posting.id)).all()
+        history = connection.execute(text("SELECT field, new_value FROM v_ad_history WHERE field = 'status'")).all()
+    assert rows[0] == ("1", "withdrawn", CLOSED, CLOSED, 7, "temporary")
+    assert rows[1] == ("2", "active", None, SEEN, None, "temporary")
+    assert history == [("status", "withdrawn")]
+
+
+def test_renormalise_leaves_a_posting_the_crawl_rewrote_meanwhile(engine, monkeypatch):
+    """A posting whose content a crawl changed after renormalise read it is not overwritten with the older text."""
+    fill_with_earlier_version(engine)
+    newer = stale_posting("1")
+    newer.title = "Sykepleier, ny utlysning"
+    crawl_meanwhile(engine, monkeypatch, lambda session: store_batch(session, [newer], now=CLOSED, run_id=8))
+    result = renormalise_postings(engine)
+    assert result.changed == 1
+    with engine.connect() as connection:
+        titles = connection.execute(select(Posting.title, Posting.last_run_id).order_by(Posting.id)).all()
+    assert titles == [("Sykepleier, ny utlysning", 8), ("Sykepleier", None)]
+
+
+def test_renormalise_holds_its_rows_until_it_commits(engine, monkeypatch):
+    """The re-read and the write are one transaction that holds the rows: on SQLite BEGIN IMMEDIATE (no other writer
+    gets in), on PostgreSQL row locks (a crawl closing the posting waits)."""
+    import storage.renormalise as renormalise
+
+    fill_with_earlier_version(engine)
+    store = renormalise.store_batch
+    refused = []
+
+    def store_then_try_to_close(session, items, **options):
+        result = store(session, items, **options)
+        other = None
+        try:
+            if engine.dialect.name == "sqlite":
+                import sqlite3
+
+                other = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
+                other.execute("BEGIN IMMEDIATE")
+            else:
+                import psycopg
+
+                other = psycopg.connect(engine.url.set(drivername="postgresql").render_as_string(False))
+                other.execute("SET lock_timeout = '200ms'")
+                other.execute("UPDATE postings SET status = 'withdrawn' WHERE source_ad_id = '1'")
+        except Exception as error:  # the driver's own "locked" error is what is expected
+            refused.append(type(error).__name__)
+        finally:
+            if other is not None:
+                other.close()
+        return result
+    monkeypatch.setattr(renormalise, "store_batch", store_then_try_to_close)
+    renormalise_postings(engine)
+    assert refused == ["OperationalError"] if engine.dialect.name == "sqlite" else refused == ["LockNotAvailable"]
