@@ -315,6 +315,28 @@ def renormalise(source, workers):
     click.echo(f"renormalised {result.seen} postings: {result.changed} changed, {result.fields} field changes")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.option("--rebuild", is_flag=True, help="Derive every posting's text values again and recluster everything "
+              "(after a rule change); without it only postings never deduplicated are placed.")
+def dedup(rebuild):
+    """Group postings into ads: the same job at several sources, or entered twice, becomes one ad (docs/dedup.md).
+
+    Idempotent: a second run changes nothing. Merges and splits are recorded in v_ad_history (field ad_id).
+
+    Example: munijobs dedup --rebuild
+    """
+    from storage.clusters import place_unclustered, rebuild_clusters
+
+    engine = database()
+
+    def progress(stage: str, done: int, total: int) -> None:
+        click.echo(f"dedup: {stage}: {done}/{total}", err=True)
+
+    result = (rebuild_clusters if rebuild else place_unclustered)(engine, progress=progress)
+    click.echo(f"dedup: {result.postings} postings considered, {result.moved} moved to another ad,"
+               f" {result.ads_created} ads created, {result.ads_deleted} ads emptied and removed")
+
+
 from munijobs.analysts.commands import browse, export, report, search, stats  # noqa: E402
 
 for command in (export, search, stats, report, browse):

@@ -1,0 +1,230 @@
+"""What deduplication compares of a posting: stripped text as a MinHash signature, LSH band keys, and plain fields.
+
+Boilerplate is removed before shingling, because one employer's ads share it ("Om kommunen", "Vi tilbyr", how to
+apply, who to call) and it would make every pair of its ads look alike: sections under a boilerplate heading and
+lines of contact or procedure are dropped; what remains is mostly the duties, the unit and the qualifications.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from itertools import combinations, pairwise
+
+import numpy as np
+from datasketch import MinHash
+
+from munijobs.dedup.links import link_keys
+
+NUM_PERM = 64
+"""MinHash permutations: the Jaccard estimate's standard error is about 0.06 at 64."""
+BANDS, ROWS = 16, 4
+"""LSH bands x rows per band (= NUM_PERM): a pair with Jaccard 0.3 shares a band with probability 0.13, 0.5: 0.64,
+0.7: 0.98 (1 - (1 - s^4)^16)."""
+SHINGLE_WORDS = 3
+MIN_STRIPPED_WORDS = 25
+"""Fewer words left after stripping: the whole text is shingled instead."""
+SEED = 1
+
+BOILERPLATE_HEADINGS = re.compile(
+    r"^(?:om (?:kommunen|oss|arbeidsgiver(?:en)?|fylkeskommunen|virksomheten|[a-zæøå]+ kommune)|vi tilbyr|vi kan tilby"
+    r"|hva kan vi tilby|generell(?:e)? (?:informasjon|opplysninger)|annen informasjon|andre opplysninger|kontakt"
+    r"|kontaktinformasjon|kontaktperson(?:er)?|spørsmål om stillingen|søknad|slik søker du|søknadsfrist|praktisk"
+    r"|lønn(?: og vilkår)?|vilkår|tilsetting|ansettelse|offentlig søkerliste|politiattest|mangfold|inkludering"
+    r"|våre verdier|hvorfor jobbe hos oss)\b", re.IGNORECASE)
+BOILERPLATE_LINES = re.compile(
+    r"\[(?:telefon|e-post)\]|spørsmål om stillingen|kontakt(?:e|person)|ta kontakt|søknad(?:en)? sendes"
+    r"|søk (?:via|på)|søknadsfrist|offentlig søkerliste|offentleglova|offentlighetsloven|politiattest"
+    r"|tilsetting skjer|ansettelse skjer|hovedtariffavtale|pensjonsordning|kommunal landspensjonskasse|\bklp\b"
+    r"|mangfold|uavhengig av|oppfordres til å søke|jobbnorge|webcruiter|easycruit|https?://|www\.", re.IGNORECASE)
+_WORD = re.compile(r"[0-9a-zæøåäöüéè]+", re.IGNORECASE)
+_HEADING_MAX = 60
+
+SHIFT_WORDS = (
+    ("day", re.compile(r"\b(?:dag|dagtid|dagvakt(?:er)?|dagturnus|dagskift|dag-?stilling)\b", re.IGNORECASE)),
+    ("evening", re.compile(r"\b(?:kveld|kveldstid|kveldsvakt(?:er)?|kveldsturnus|kveldsskift)\b", re.IGNORECASE)),
+    ("night", re.compile(r"\bnatt\w*|\w+nattevakt\w*", re.IGNORECASE)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """The compared values of one posting."""
+
+    posting_id: int
+    source: str
+    status: str
+    published_at: datetime | None
+    closed_at: datetime | None
+    first_seen_at: datetime | None
+    title: str
+    employer: str
+    employer_orgnr: str | None
+    municipality_code: str | None
+    postal_code: str | None
+    percent: tuple[float | None, float | None]
+    engagement_type: str | None
+    deadline_date: date | None
+    shifts: frozenset[str]
+    links: frozenset[str]
+    block: str
+    text_length: int
+    structured: int
+    """How many structured fields are filled (the merge rule prefers the posting with most)."""
+    signature: np.ndarray
+
+    def similarity(self, other: Features) -> float:
+        """Estimated Jaccard similarity of the two stripped texts' shingles."""
+        return float(np.count_nonzero(self.signature == other.signature)) / NUM_PERM
+
+
+def strip_boilerplate(text: str) -> str:
+    """The text without sections under boilerplate headings and without contact and procedure lines."""
+    kept, skipping = [], False
+    for raw in text.splitlines():
+        line = raw.strip().lstrip("•·-* ").strip()
+        if not line:
+            continue
+        if len(line) <= _HEADING_MAX and not line.endswith((".", "!", "?")):
+            heading = line.rstrip(":")
+            if BOILERPLATE_HEADINGS.match(heading):
+                skipping = True
+                continue
+            if line.endswith(":") or len(_WORD.findall(line)) <= 6:
+                skipping = False
+        if skipping or BOILERPLATE_LINES.search(line):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def shingles(text: str) -> set[bytes]:
+    """Word SHINGLE_WORDS-grams of the boilerplate-stripped text (of the whole text when too little is left)."""
+    tokens = words(strip_boilerplate(text))
+    if len(tokens) < MIN_STRIPPED_WORDS:
+        tokens = words(text)
+    if len(tokens) < SHINGLE_WORDS:
+        return {" ".join(tokens).encode()} if tokens else set()
+    return {" ".join(tokens[i:i + SHINGLE_WORDS]).encode() for i in range(len(tokens) - SHINGLE_WORDS + 1)}
+
+
+def signature_of(text: str) -> np.ndarray:
+    """MinHash signature (NUM_PERM 32-bit values) of the text's shingles."""
+    minhash = MinHash(num_perm=NUM_PERM, seed=SEED)
+    minhash.update_batch(list(shingles(text)))
+    return minhash.hashvalues.astype(np.uint32)
+
+
+def band_keys(block: str, signature: np.ndarray) -> list[int]:
+    """One signed 64-bit key per LSH band, the block folded in: postings sharing a key are candidates."""
+    prefix = block.encode()
+    keys = []
+    for band in range(BANDS):
+        chunk = signature[band * ROWS:(band + 1) * ROWS].tobytes()
+        digest = hashlib.blake2b(prefix + bytes([band]) + chunk, digest_size=8).digest()
+        keys.append(int.from_bytes(digest, "big", signed=True))
+    return keys
+
+
+def link_key_hash(key: str) -> int:
+    """A strong-link key as a signed 64-bit key (stored beside the band keys)."""
+    return int.from_bytes(hashlib.blake2b(b"link:" + key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def block_of(municipality_code: str | None, parent_orgnr: str | None, county_code: str | None) -> str:
+    """The blocking key: the municipality of work, else the employer's top unit, else the county."""
+    if municipality_code:
+        return f"m{municipality_code}"
+    if parent_orgnr:
+        return f"o{parent_orgnr}"
+    return f"c{county_code or ''}"
+
+
+def shifts_of(*texts: str | None) -> frozenset[str]:
+    """Shifts the texts name (day, evening, night)."""
+    joined = " ".join(t for t in texts if t)
+    return frozenset(name for name, pattern in SHIFT_WORDS if pattern.search(joined))
+
+
+STRUCTURED_FIELDS = ("employer_orgnr", "employer_parent_orgnr", "municipality_code", "occupation_code",
+                     "engagement_type", "job_percent_max", "deadline_date", "positions", "published_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """What is computed from a posting's text once and stored (storage: dedup_signatures)."""
+
+    signature: np.ndarray
+    links: frozenset[str]
+    shifts: frozenset[str]
+    text_length: int
+    postal_code: str | None
+
+
+def derive(posting, postal_code: str | None) -> Derived:
+    """The text-derived values of a posting (any object with the posting columns as attributes)."""
+    text = posting.description_text or ""
+    links = link_keys(posting.source, posting.source_ad_id, (posting.url, posting.application_url,
+                                                             posting.origin_url, text))
+    return Derived(signature=signature_of(text), links=links,
+                   shifts=shifts_of(posting.title, posting.job_title, strip_boilerplate(text)),
+                   text_length=len(text), postal_code=postal_code)
+
+
+def features_of(posting, derived: Derived) -> Features:
+    """Features of a posting from its columns (any object with them as attributes) and its derived values."""
+    return Features(
+        posting_id=posting.id, source=posting.source, status=posting.status, published_at=posting.published_at,
+        closed_at=posting.closed_at, first_seen_at=posting.first_seen_at,
+        title=(posting.title or posting.job_title or "").strip(), employer=(posting.employer_name or "").strip(),
+        employer_orgnr=posting.employer_orgnr, municipality_code=posting.municipality_code,
+        postal_code=derived.postal_code, percent=(posting.job_percent_min, posting.job_percent_max),
+        engagement_type=posting.engagement_type, deadline_date=posting.deadline_date, shifts=derived.shifts,
+        links=derived.links, block=block_of(posting.municipality_code, posting.employer_parent_orgnr,
+                                            posting.county_code),
+        text_length=derived.text_length,
+        structured=sum(getattr(posting, name) is not None for name in STRUCTURED_FIELDS), signature=derived.signature)
+
+
+def keys_of(features: Features) -> list[int]:
+    """The posting's LSH band keys and strong-link keys, as stored for lookups."""
+    return [*band_keys(features.block, features.signature), *map(link_key_hash, sorted(features.links))]
+
+
+def candidate_pairs(features: Iterable[Features]) -> set[tuple[int, int]]:
+    """Pairs of posting ids (smaller first) that share an LSH band key or a strong-link key."""
+    keys, ids = [], []
+    for f in features:
+        own = keys_of(f)
+        keys.extend(own)
+        ids.extend([f.posting_id] * len(own))
+    return pairs_from_keys(np.array(keys, dtype=np.int64), np.array(ids, dtype=np.int64))
+
+
+MAX_BUCKET = 50
+"""A key shared by more postings (one text posted very often) yields only pairs of neighbours in id order."""
+
+
+def pairs_from_keys(keys: np.ndarray, ids: np.ndarray) -> set[tuple[int, int]]:
+    """Every pair of ids that share a key, smaller id first (neighbours only for a key over MAX_BUCKET).
+
+    Sorting the keys finds the shared ones without a dictionary of every key, so millions of keys fit in memory.
+    """
+    pairs: set[tuple[int, int]] = set()
+    if len(keys) < 2:
+        return pairs
+    order = np.argsort(keys, kind="stable")
+    keys, ids = keys[order], ids[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    for start, end in zip(starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist(), strict=True):
+        unique = sorted(set(ids[start:end].tolist()))
+        pairs.update(combinations(unique, 2) if len(unique) <= MAX_BUCKET else pairwise(unique))
+    return pairs
