@@ -75,7 +75,7 @@ def _derive_and_store(session: Session, rows) -> dict[int, Features]:
     session.execute(insert(DedupSignature), [
         {"posting_id": f.posting_id, "signature": f.signature.astype("<u4").tobytes(),
          "links": ",".join(sorted(f.links)), "shifts": ",".join(sorted(f.shifts)), "text_length": f.text_length,
-         "postal_code": f.postal_code}
+         "postal_code": f.postal_code, "units": "|".join(sorted(f.units)), "mentions": " ".join(sorted(f.mentions))}
         for f in features.values()])
     session.execute(insert(DedupKey), [{"key": key, "posting_id": f.posting_id}
                                        for f in features.values() for key in keys_of(f)])
@@ -90,8 +90,8 @@ def _refresh(session: Session, ids: Iterable[int]) -> dict[int, Features]:
     return features
 
 
-def _split(text: str | None) -> frozenset[str]:
-    return frozenset(text.split(",")) if text else frozenset()
+def _split(text: str | None, separator: str = ",") -> frozenset[str]:
+    return frozenset(text.split(separator)) if text else frozenset()
 
 
 def _load_features(session: Session, ids: Iterable[int]) -> dict[int, Features]:
@@ -104,7 +104,8 @@ def _load_features(session: Session, ids: Iterable[int]) -> dict[int, Features]:
             stored = row.DedupSignature
             derived = Derived(signature=np.frombuffer(stored.signature, dtype="<u4").astype(np.uint32),
                               links=_split(stored.links), shifts=_split(stored.shifts),
-                              text_length=stored.text_length, postal_code=stored.postal_code)
+                              text_length=stored.text_length, postal_code=stored.postal_code,
+                              units=_split(stored.units, "|"), mentions=_split(stored.mentions, " "))
             features[row.id] = features_of(row, derived)
         missing = set(chunk) - set(features)
         if missing:

@@ -216,6 +216,8 @@ class DedupSignature(Base):
     shifts: Mapped[str | None] = mapped_column(String(40))
     text_length: Mapped[int]
     postal_code: Mapped[str | None] = mapped_column(String(10))
+    units: Mapped[str | None] = mapped_column(Text)
+    mentions: Mapped[str | None] = mapped_column(Text)
 
 
 class DedupKey(Base):

@@ -21,9 +21,9 @@ from munijobs.dedup.links import link_keys
 
 NUM_PERM = 64
 """MinHash permutations: the Jaccard estimate's standard error is about 0.06 at 64."""
-BANDS, ROWS = 16, 4
-"""LSH bands x rows per band (= NUM_PERM): a pair with Jaccard 0.3 shares a band with probability 0.13, 0.5: 0.64,
-0.7: 0.98 (1 - (1 - s^4)^16)."""
+BANDS, ROWS = 32, 2
+"""LSH bands x rows per band (= NUM_PERM): a pair with Jaccard s shares a band with probability 1 - (1 - s^2)^32:
+0.996 at the text threshold 0.40, 0.9999 at 0.5, 0.27 at 0.1 (within a block, so candidates stay few)."""
 SHINGLE_WORDS = 3
 MIN_STRIPPED_WORDS = 25
 """Fewer words left after stripping: the whole text is shingled instead."""
@@ -43,11 +43,29 @@ BOILERPLATE_LINES = re.compile(
 _WORD = re.compile(r"[0-9a-zæøåäöüéè]+", re.IGNORECASE)
 _HEADING_MAX = 60
 
-SHIFT_WORDS = (
-    ("day", re.compile(r"\b(?:dag|dagtid|dagvakt(?:er)?|dagturnus|dagskift|dag-?stilling)\b", re.IGNORECASE)),
-    ("evening", re.compile(r"\b(?:kveld|kveldstid|kveldsvakt(?:er)?|kveldsturnus|kveldsskift)\b", re.IGNORECASE)),
-    ("night", re.compile(r"\bnatt\w*|\w+nattevakt\w*", re.IGNORECASE)),
+TITLE_SHIFTS = (
+    ("day", re.compile(r"\bdag(?:tid|vakt\w*|turnus|skift)?\b|\bdag-", re.IGNORECASE)),
+    ("evening", re.compile(r"\bkveld(?:stid|svakt\w*|sturnus|sskift)?\b|\bkveld-", re.IGNORECASE)),
+    ("night", re.compile(r"\bnatt\w*", re.IGNORECASE)),
 )
+"""Shifts a title names, in any form ("Sykepleier natt", "dagvakt")."""
+TEXT_SHIFTS = (
+    ("day", re.compile(r"\bdag(?:vakt\w*|turnus|skift\w*)|\bdag-(?=\s+og\s+\w+vakt)", re.IGNORECASE)),
+    ("evening", re.compile(r"\bkvelds?(?:vakt\w*|turnus|skift\w*)|\bkveld-(?=\s+og\s+\w+vakt)", re.IGNORECASE)),
+    ("night", re.compile(r"\bnatt(?:e)?(?:vakt\w*|turnus|skift\w*)", re.IGNORECASE)),
+)
+"""Shifts the text assigns to the position: only shift words ("nattevakt", "dagvakter"), not "dag, kveld og natt",
+which ads use to describe the unit's opening hours."""
+UNIT_SUBJECT = re.compile(r"^\s*([A-ZÆØÅ][\w\-. ]{2,80}?)\s+(?:har|søker|søkjer|ønsker|ønskjer|trenger|treng)\b")
+UNIT_AFTER = re.compile(r"\b(?:ved|til|hos|på)\s+([A-ZÆØÅ][\wæøå]+(?:[\s-]+(?:og\s+)?[\wæøå]+){0,4}?)"
+                        r"(?=\s+(?:i|med|fra|for|som|og)\b|[.,;:()]|\s+\d|$)")
+OPENING_LINES = 3
+"""Lines of running text (past the headings) searched for the unit's name."""
+GENERIC_SUBJECTS = frozenset({"vi", "kommunen", "avdelingen", "avdelinga", "enheten", "eininga", "sykehjemmet",
+                              "sjukeheimen", "tjenesten", "tenesta", "skolen", "skulen", "barnehagen", "virksomheten",
+                              "verksemda", "vi i", "du", "dette", "stillingen", "stillinga"})
+PRONOUNS = frozenset({"vi", "du", "de", "dei", "det", "dette", "her", "nå", "no", "hos", "i"})
+_MUNICIPALITY_NAME = re.compile(r"\b[\wæøå-]+ (?:(?:fylkes)?kommune|herad)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +87,8 @@ class Features:
     engagement_type: str | None
     deadline_date: date | None
     shifts: frozenset[str]
+    units: frozenset[str]
+    mentions: frozenset[str]
     links: frozenset[str]
     block: str
     text_length: int
@@ -147,10 +167,46 @@ def block_of(municipality_code: str | None, parent_orgnr: str | None, county_cod
     return f"c{county_code or ''}"
 
 
-def shifts_of(*texts: str | None) -> frozenset[str]:
-    """Shifts the texts name (day, evening, night)."""
-    joined = " ".join(t for t in texts if t)
-    return frozenset(name for name, pattern in SHIFT_WORDS if pattern.search(joined))
+def shifts_of(title: str, text: str) -> frozenset[str]:
+    """Shifts of the position (day, evening, night): those the title names, else those the text assigns."""
+    named = frozenset(name for name, pattern in TITLE_SHIFTS if pattern.search(title))
+    return named or frozenset(name for name, pattern in TEXT_SHIFTS if pattern.search(text))
+
+
+def unit_words(name: str) -> frozenset[str]:
+    return frozenset(words(_MUNICIPALITY_NAME.sub(" ", name)))
+
+
+def opening(text: str) -> list[str]:
+    """The first OPENING_LINES lines of running text (headings skipped)."""
+    lines = [line.strip() for line in text.splitlines() if len(line.strip()) > _HEADING_MAX or
+             line.strip().endswith((".", "!"))]
+    return lines[:OPENING_LINES]
+
+
+def units_of(employer_name: str | None, text: str) -> frozenset[str]:
+    """Names of the unit the position is at: the employer name without the municipality, the subject of an opening
+    sentence ("Hessa helse- og omsorgssenter har ledig ...") and a name after "ved/til/hos" in it; each as its
+    words, sorted and space-joined."""
+    names = [employer_name or ""]
+    for n, line in enumerate(opening(text)):
+        subject = UNIT_SUBJECT.match(line)
+        if n == 0 and subject and len(subject.group(1).split()) >= 2 and \
+                subject.group(1).split()[0].lower() not in PRONOUNS:
+            names.append(subject.group(1))
+        names.extend(m.group(1) for m in UNIT_AFTER.finditer(line.split(". ")[0]))
+    units = set()
+    for name in names:
+        found = " ".join(sorted(unit_words(name)))
+        if found and found not in GENERIC_SUBJECTS:
+            units.add(found)
+    return frozenset(units)
+
+
+def mentions_of(title: str, text: str) -> frozenset[str]:
+    """Words a unit name of another posting is looked up in: the title's and the opening lines' (not the rest, where
+    an employer's boilerplate names its other units and places)."""
+    return frozenset(words(title + " " + " ".join(opening(text))))
 
 
 STRUCTURED_FIELDS = ("employer_orgnr", "employer_parent_orgnr", "municipality_code", "occupation_code",
@@ -166,6 +222,8 @@ class Derived:
     shifts: frozenset[str]
     text_length: int
     postal_code: str | None
+    units: frozenset[str]
+    mentions: frozenset[str]
 
 
 def derive(posting, postal_code: str | None) -> Derived:
@@ -173,9 +231,10 @@ def derive(posting, postal_code: str | None) -> Derived:
     text = posting.description_text or ""
     links = link_keys(posting.source, posting.source_ad_id, (posting.url, posting.application_url,
                                                              posting.origin_url, text))
-    return Derived(signature=signature_of(text), links=links,
-                   shifts=shifts_of(posting.title, posting.job_title, strip_boilerplate(text)),
-                   text_length=len(text), postal_code=postal_code)
+    title = " ".join(t for t in (posting.title, posting.job_title) if t)
+    return Derived(signature=signature_of(text), links=links, shifts=shifts_of(title, strip_boilerplate(text)),
+                   text_length=len(text), postal_code=postal_code, units=units_of(posting.employer_name, text),
+                   mentions=mentions_of(title, text))
 
 
 def features_of(posting, derived: Derived) -> Features:
@@ -187,6 +246,7 @@ def features_of(posting, derived: Derived) -> Features:
         employer_orgnr=posting.employer_orgnr, municipality_code=posting.municipality_code,
         postal_code=derived.postal_code, percent=(posting.job_percent_min, posting.job_percent_max),
         engagement_type=posting.engagement_type, deadline_date=posting.deadline_date, shifts=derived.shifts,
+        units=derived.units, mentions=derived.mentions,
         links=derived.links, block=block_of(posting.municipality_code, posting.employer_parent_orgnr,
                                             posting.county_code),
         text_length=derived.text_length,

@@ -15,10 +15,11 @@ _PATTERNS = (
                              re.IGNORECASE)),
     ("jobbnorge", re.compile(r"jobbnorge[\s-]*(?:id|nr\.?|nummer|ref\.?)\s*[:.#]?\s*(\d{3,})", re.IGNORECASE)),
     ("jobbnorge", re.compile(r"jobbnorge\.no/\S*?[?&](?:jobid|id)=(\d{3,})", re.IGNORECASE)),
-    ("webcruiter", re.compile(r"webcruiter\.(?:com|no)/\S*?[?&](?:advertid|advert_id|id)=(\d{3,})", re.IGNORECASE)),
+    ("webcruiter", re.compile(r"webcruiter\.(?:com|no)/\S*?[?&](?:advertid|advert_id|jobid|id)=(\d{3,})",
+                              re.IGNORECASE)),
     ("webcruiter", re.compile(r"webcruiter\.(?:com|no)/\S*?/(?:job|jobs|advert|adverts|public|vacancy)/(\d{3,})",
                               re.IGNORECASE)),
-    ("easycruit", re.compile(r"easycruit\.com/\S*?(?:vacancy|job)/(\d{3,})", re.IGNORECASE)),
+    ("easycruit", re.compile(r"easycruit\.com/\S*?(?:vacancy|job)/(?:application/)?(\d{3,})", re.IGNORECASE)),
     ("easycruit", re.compile(r"easycruit\.com/\S*?[?&](?:vacancy_?id|jobid|id)=(\d{3,})", re.IGNORECASE)),
 )
 OWN_KEY_SOURCES = frozenset({"jobbnorge", "webcruiter", "easycruit"})

@@ -13,14 +13,14 @@ from munijobs.dedup.features import Features
 WINDOW = timedelta(days=120)
 """Postings published further apart are never the same ad (nor a re-advertisement of it)."""
 DEADLINE_TOLERANCE = timedelta(days=14)
-TEXT_SAME = 0.50
+TEXT_SAME = 0.40
 """Stripped-text similarity (estimated Jaccard of word 3-shingles) from which two postings are the same job, given a
 similar title and no conflicting field; chosen on the tuning half of the labelled pairs (docs/dedup.md)."""
 TEXT_SAME_ANY_TITLE = 0.80
 """Stripped-text similarity from which the titles may differ (a heading rewritten for another channel)."""
 MIN_TEXT = 150
 """Characters of text each posting needs before its text can make it a near-duplicate (a line proves nothing)."""
-TITLE_SAME = 60.0
+TITLE_SAME = 50.0
 """rapidfuzz token_set_ratio (0-100) of the cleaned titles needed with TEXT_SAME."""
 
 _TITLE_NOISE = re.compile(r"\d+(?:[,.]\d+)?\s*%|\b(?:ledig|stilling(?:er)?|fast|vikariat|inntil|ca|og|i|til|ved|på"
@@ -65,9 +65,36 @@ def conflict(a: Features, b: Features, dates: bool = True) -> str | None:
         return f"deadline {a.deadline_date} vs {b.deadline_date}"
     if a.shifts and b.shifts and not a.shifts & b.shifts:
         return f"shift {','.join(sorted(a.shifts))} vs {','.join(sorted(b.shifts))}"
-    if a.source == b.source and a.employer_orgnr and b.employer_orgnr and a.employer_orgnr != b.employer_orgnr:
-        return f"unit {a.employer_orgnr} vs {b.employer_orgnr}"
+    if a.units and b.units and not _one_unit(a, b):
+        return f"unit {min(a.units)} vs {min(b.units)}"
     return None
+
+
+def _one_unit(a: Features, b: Features) -> bool:
+    """Some unit name of one is a unit name of the other, or all its words are mentioned by the other."""
+    if any(same_unit(x, y) for x in a.units for y in b.units):
+        return True
+    return any(_mentioned(unit, b.mentions) for unit in a.units) or any(_mentioned(u, a.mentions) for u in b.units)
+
+
+def _mentioned(unit: str, mentions: frozenset[str]) -> bool:
+    return all(any(_same_word(word, m) for m in mentions) for word in unit.split())
+
+
+def _same_word(x: str, y: str) -> bool:
+    """One word, give or take an inflection ("sjukeheim", "sjukeheimen")."""
+    if x == y:
+        return True
+    short, long = sorted((x, y), key=len)
+    return (long.startswith(short) and len(short) >= 0.75 * len(long)) or fuzz.ratio(x, y) >= 85
+
+
+def same_unit(x: str, y: str) -> bool:
+    """Two unit names (space-joined words) name one unit unless each has a word the other lacks."""
+    left, right = x.split(), y.split()
+    only_left = [w for w in left if not any(_same_word(w, v) for v in right)]
+    only_right = [w for w in right if not any(_same_word(w, v) for v in left)]
+    return not (only_left and only_right)
 
 
 def readvertisement(a: Features, b: Features) -> bool:

@@ -154,6 +154,8 @@ def upgrade() -> None:
         sa.Column("shifts", sa.String(length=40), nullable=True),
         sa.Column("text_length", sa.Integer(), nullable=False),
         sa.Column("postal_code", sa.String(length=10), nullable=True),
+        sa.Column("units", sa.Text(), nullable=True),
+        sa.Column("mentions", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(["posting_id"], ["postings.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("posting_id"),
     )
