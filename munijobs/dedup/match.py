@@ -13,7 +13,7 @@ from munijobs.dedup.features import Features
 WINDOW = timedelta(days=120)
 """Postings published further apart are never the same ad (nor a re-advertisement of it)."""
 DEADLINE_TOLERANCE = timedelta(days=14)
-TEXT_SAME = 0.40
+TEXT_SAME = 0.41
 """Stripped-text similarity (estimated Jaccard of word 3-shingles) from which two postings are the same job, given a
 similar title and no conflicting field; chosen on the tuning half of the labelled pairs (docs/dedup.md)."""
 TEXT_SAME_ANY_TITLE = 0.80
