@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import numpy as np
 from sqlalchemy import Engine, delete, func, insert, select, update
@@ -25,6 +27,7 @@ from munijobs.dedup.features import (
     candidate_pairs,
     derive,
     features_of,
+    interned,
     keys_of,
     pairs_from_keys,
 )
@@ -65,20 +68,27 @@ def _postal_codes(session: Session, ids: list[int]) -> dict[int, str | None]:
     return dict(session.execute(query).all())
 
 
-def _derive_and_store(session: Session, rows) -> dict[int, Features]:
-    """Derive the text values of these posting rows (with text columns), store them and their keys; their features."""
+def _derive_and_store(session: Session, rows, store_keys: bool = True,
+                      derived: list[Derived] | None = None) -> dict[int, Features]:
+    """Derive the text values of these posting rows (with text columns; or take them, in row order), store them and
+    (unless told not to) their keys; their features."""
     ids = [row.id for row in rows]
-    postal = _postal_codes(session, ids)
-    features = {row.id: features_of(row, derive(row, postal.get(row.id))) for row in rows}
+    if derived is None:
+        postal = _postal_codes(session, ids)
+        derived = [derive(row, postal.get(row.id)) for row in rows]
+    features = {row.id: features_of(row, values) for row, values in zip(rows, derived, strict=True)}
+    if store_keys:
+        old = _load_features(session, ids, derive_missing=False)
+        _delete_keys(session, [(key, f.posting_id) for f in old.values() for key in keys_of(f)])
     session.execute(delete(DedupSignature).where(DedupSignature.posting_id.in_(ids)))
-    session.execute(delete(DedupKey).where(DedupKey.posting_id.in_(ids)))
-    session.execute(insert(DedupSignature), [
+    session.execute(insert(DedupSignature.__table__), [
         {"posting_id": f.posting_id, "signature": f.signature.astype("<u4").tobytes(),
          "links": ",".join(sorted(f.links)), "shifts": ",".join(sorted(f.shifts)), "text_length": f.text_length,
-         "postal_code": f.postal_code, "units": "|".join(sorted(f.units)), "mentions": " ".join(sorted(f.mentions))}
+         "postal_code": f.postal_code, "units": "|".join(f.units), "mentions": " ".join(f.mentions),
+         "block": f.block}
         for f in features.values()])
-    session.execute(insert(DedupKey), [{"key": key, "posting_id": f.posting_id}
-                                       for f in features.values() for key in keys_of(f)])
+    if store_keys:
+        _insert_keys(session, [(key, f.posting_id) for f in features.values() for key in keys_of(f)])
     return features
 
 
@@ -94,8 +104,8 @@ def _split(text: str | None, separator: str = ",") -> frozenset[str]:
     return frozenset(text.split(separator)) if text else frozenset()
 
 
-def _load_features(session: Session, ids: Iterable[int]) -> dict[int, Features]:
-    """Features from the stored derived values; postings that have none are derived now."""
+def _load_features(session: Session, ids: Iterable[int], derive_missing: bool = True) -> dict[int, Features]:
+    """Features from the stored derived values; postings that have none are derived now (unless told not to)."""
     features: dict[int, Features] = {}
     for chunk in _chunks(ids):
         query = (select(*COLUMNS, DedupSignature).join(DedupSignature, DedupSignature.posting_id == Posting.id)
@@ -105,10 +115,11 @@ def _load_features(session: Session, ids: Iterable[int]) -> dict[int, Features]:
             derived = Derived(signature=np.frombuffer(stored.signature, dtype="<u4").astype(np.uint32),
                               links=_split(stored.links), shifts=_split(stored.shifts),
                               text_length=stored.text_length, postal_code=stored.postal_code,
-                              units=_split(stored.units, "|"), mentions=_split(stored.mentions, " "))
-            features[row.id] = features_of(row, derived)
+                              units=tuple(stored.units.split("|")) if stored.units else (),
+                              mentions=interned(stored.mentions.split()) if stored.mentions else ())
+            features[row.id] = features_of(row, derived, block=stored.block)
         missing = set(chunk) - set(features)
-        if missing:
+        if missing and derive_missing:
             features.update(_refresh(session, missing))
     return features
 
@@ -130,7 +141,9 @@ def update_clusters(session: Session, posting_ids: Iterable[int], now: datetime 
     for chunk in _chunks({ad for ad in current.values() if ad is not None}):
         current.update(session.execute(select(Posting.id, Posting.ad_id).where(Posting.ad_id.in_(chunk))).all())
     features = {**_load_features(session, set(current) - set(fresh)), **fresh}
-    clustering = cluster(features, verdicts_of(features, candidate_pairs(features.values())))
+    pairs = {(a, b) for a, b in candidate_pairs(features.values())
+             if a in fresh or b in fresh or current.get(a) == current.get(b)}
+    clustering = cluster(features, verdicts_of(features, pairs))
     return _apply(session, features, clustering, current, now)
 
 
@@ -161,28 +174,42 @@ def place_unclustered(engine: Engine, progress: Progress | None = None) -> Clust
 
 # -- the rebuild ----------------------------------------------------------------------------------------------------
 
-def rebuild_clusters(engine: Engine, progress: Progress | None = None, chunk: int = 2000) -> ClusterResult:
-    """Derive every posting's values again and recluster all postings (after a rule change); idempotent."""
+def rebuild_clusters(engine: Engine, progress: Progress | None = None, chunk: int = 2000,
+                     workers: int = 1) -> ClusterResult:
+    """Derive every posting's values again and recluster all postings (after a rule change); idempotent.
+
+    With workers > 1 the deriving (pure, CPU-bound) runs in that many processes, a chunk ahead of the writing.
+    """
     now = datetime.now(UTC)
-    with session_scope(engine) as session:
+    with session_scope(engine) as session, ProcessPoolExecutor(max_workers=workers) as pool:
         total = session.scalar(select(func.count()).select_from(Posting))
         session.execute(delete(DedupKey))
         session.execute(delete(DedupSignature))
         features: dict[int, Features] = {}
-        last_id = 0
-        while True:
-            rows = session.execute(select(*COLUMNS, *TEXT_COLUMNS).where(Posting.id > last_id).order_by(Posting.id)
-                                   .limit(chunk)).all()
-            if not rows:
-                break
-            last_id = rows[-1].id
-            features.update(_derive_and_store(session, rows))
+        pending = None
+        for rows in _posting_chunks(session, chunk):
+            postal = _postal_codes(session, [row.id for row in rows])
+            work = [(dict(row._mapping), postal.get(row.id)) for row in rows]
+            step = -(-len(work) // workers)
+            sent = [pool.submit(_derive_many, work[start:start + step]) for start in range(0, len(work), step)]
+            if pending:
+                features.update(_derive_and_store(session, pending[0], store_keys=False,
+                                                  derived=[d for future in pending[1] for d in future.result()]))
+                if progress:
+                    progress("signatures", len(features), total)
+            pending = (rows, sent)
+        if pending:
+            features.update(_derive_and_store(session, pending[0], store_keys=False,
+                                              derived=[d for future in pending[1] for d in future.result()]))
             if progress:
                 progress("signatures", len(features), total)
-        pairs = _all_pairs(features.values())
+        keys, ids = _all_keys(features.values())
+        _insert_sorted_keys(session, keys, ids)
+        pairs = pairs_from_keys(keys, ids)
+        del keys, ids
         if progress:
             progress("candidate pairs", len(pairs), len(pairs))
-        clustering = cluster(features, verdicts_of(features, pairs))
+        clustering = cluster(features, verdicts_of(features, _rows(pairs)))
         current = dict(session.execute(select(Posting.id, Posting.ad_id)).all())
         result = _apply(session, features, clustering, current, now)
         if progress:
@@ -190,19 +217,65 @@ def rebuild_clusters(engine: Engine, progress: Progress | None = None, chunk: in
     return result
 
 
-def _all_pairs(features: Iterable[Features]) -> set[tuple[int, int]]:
-    """Candidate pairs of all postings, the keys held in numpy arrays rather than Python lists."""
-    features = list(features)
-    width = max((len(keys_of(f)) for f in features), default=0)
-    keys = np.zeros(len(features) * width, dtype=np.int64)
-    ids = np.full(len(features) * width, -1, dtype=np.int64)
-    at = 0
+def _posting_chunks(session: Session, chunk: int):
+    last_id = 0
+    while True:
+        rows = session.execute(select(*COLUMNS, *TEXT_COLUMNS).where(Posting.id > last_id).order_by(Posting.id)
+                               .limit(chunk)).all()
+        if not rows:
+            return
+        last_id = rows[-1].id
+        yield rows
+
+
+def _derive_many(work: list[tuple[dict, str | None]]) -> list[Derived]:
+    """derive() over (posting columns, postal code) pairs: what a worker process runs."""
+    return [derive(SimpleNamespace(**columns), postal) for columns, postal in work]
+
+
+def _rows(pairs: np.ndarray, chunk: int = 100_000):
+    """The pairs as Python int tuples, a chunk at a time (the whole array as tuples would not fit)."""
+    for start in range(0, len(pairs), chunk):
+        yield from map(tuple, pairs[start:start + chunk].tolist())
+
+
+def _all_keys(features: Iterable[Features]) -> tuple[np.ndarray, np.ndarray]:
+    """Every posting's keys and posting ids in numpy arrays (not Python lists: a million postings have 33 million)."""
+    keys, ids = [], []
     for f in features:
         own = keys_of(f)
-        keys[at:at + len(own)] = own
-        ids[at:at + len(own)] = f.posting_id
-        at += len(own)
-    return pairs_from_keys(keys[:at], ids[:at])
+        keys.append(np.array(own, dtype=np.int64))
+        ids.append(np.full(len(own), f.posting_id, dtype=np.int64))
+    if not keys:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(keys), np.concatenate(ids)
+
+
+def _insert_keys(session: Session, pairs, chunk: int = 50_000) -> None:
+    """Insert (key, posting id) pairs through the driver (a million postings have 33 million keys)."""
+    statement = {"sqlite": "INSERT INTO dedup_keys (key, posting_id) VALUES (?, ?)",
+                 "postgresql": "INSERT INTO dedup_keys (key, posting_id) VALUES (%s, %s)"}
+    _executemany(session, statement, pairs, chunk)
+
+
+def _delete_keys(session: Session, pairs) -> None:
+    statement = {"sqlite": "DELETE FROM dedup_keys WHERE key = ? AND posting_id = ?",
+                 "postgresql": "DELETE FROM dedup_keys WHERE key = %s AND posting_id = %s"}
+    _executemany(session, statement, pairs, CHUNK)
+
+
+def _executemany(session: Session, statements: dict[str, str], pairs, chunk: int) -> None:
+    pairs = list(pairs)
+    cursor = session.connection().connection.cursor()
+    statement = statements[session.get_bind().dialect.name]
+    for start in range(0, len(pairs), chunk):
+        cursor.executemany(statement, pairs[start:start + chunk])
+
+
+def _insert_sorted_keys(session: Session, keys: np.ndarray, ids: np.ndarray) -> None:
+    """Insert the keys in key order, so the key index grows at its end instead of everywhere."""
+    order = np.lexsort((ids, keys))
+    _insert_keys(session, zip(keys[order].tolist(), ids[order].tolist(), strict=True))
 
 
 # -- writing the outcome --------------------------------------------------------------------------------------------

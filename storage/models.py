@@ -218,16 +218,22 @@ class DedupSignature(Base):
     postal_code: Mapped[str | None] = mapped_column(String(10))
     units: Mapped[str | None] = mapped_column(Text)
     mentions: Mapped[str | None] = mapped_column(Text)
+    block: Mapped[str | None] = mapped_column(String(20))
+    """The blocking key the stored dedup_keys were made with (to find and delete them again)."""
 
 
 class DedupKey(Base):
-    """An LSH band key or strong-link key of a posting: postings sharing a key are candidate duplicates."""
+    """An LSH band key or strong-link key of a posting: postings sharing a key are candidate duplicates.
+
+    One index only (the key, clustered; WITHOUT ROWID on SQLite): a million postings have 33 million keys. A
+    posting's old keys are found again from its stored signature and block, not through an index on posting_id.
+    """
 
     __tablename__ = "dedup_keys"
-    __table_args__ = (Index("ix_dedup_keys_posting", "posting_id"),)
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    posting_id: Mapped[int] = mapped_column(ForeignKey("postings.id", ondelete="CASCADE"), primary_key=True)
+    posting_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
 
 class PostingRaw(Base):

@@ -26,7 +26,13 @@ class Clustering:
 
 
 def verdicts_of(features: Mapping[int, Features], pairs) -> dict[tuple[int, int], Verdict]:
-    return {(a, b): compare(features[a], features[b]) for a, b in pairs}
+    """The verdicts that matter to clustering (the same ad, or a re-advertisement) on these candidate pairs."""
+    verdicts = {}
+    for a, b in pairs:
+        verdict = compare(features[a], features[b])
+        if verdict.same or verdict.readvertised:
+            verdicts[(a, b)] = verdict
+    return verdicts
 
 
 def cluster(features: Mapping[int, Features], verdicts: Mapping[tuple[int, int], Verdict]) -> Clustering:

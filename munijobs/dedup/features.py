@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -91,8 +92,8 @@ class Features:
     engagement_type: str | None
     deadline_date: date | None
     shifts: frozenset[str]
-    units: frozenset[str]
-    mentions: frozenset[str]
+    units: tuple[str, ...]
+    mentions: tuple[str, ...]
     links: frozenset[str]
     block: str
     text_length: int
@@ -153,15 +154,28 @@ def signature_of(text: str, stripped: str | None = None) -> np.ndarray:
     return minhash.hashvalues.astype(np.uint32)
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_BAND_SALT = np.arange(BANDS, dtype=np.uint64) * _GOLDEN
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads 64-bit values into well-mixed 64-bit keys (vectorised)."""
+    with np.errstate(over="ignore"):
+        values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return values ^ (values >> np.uint64(31))
+
+
 def band_keys(block: str, signature: np.ndarray) -> list[int]:
-    """One signed 64-bit key per LSH band, the block folded in: postings sharing a key are candidates."""
-    prefix = block.encode()
-    keys = []
-    for band in range(BANDS):
-        chunk = signature[band * ROWS:(band + 1) * ROWS].tobytes()
-        digest = hashlib.blake2b(prefix + bytes([band]) + chunk, digest_size=8).digest()
-        keys.append(int.from_bytes(digest, "big", signed=True))
-    return keys
+    """One signed 64-bit key per LSH band (ROWS signature values, the band number and the block mixed in): postings
+    sharing a key are candidates."""
+    rows = signature.astype(np.uint64).reshape(BANDS, ROWS)
+    combined = np.zeros(BANDS, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for row in range(ROWS):
+            combined = _mix(combined ^ rows[:, row])
+        keys = _mix(combined ^ _BAND_SALT ^ np.uint64(zlib.crc32(block.encode())))
+    return keys.view(np.int64).tolist()
 
 
 def link_key_hash(key: str) -> int:
@@ -200,7 +214,7 @@ def opening(text: str) -> list[str]:
     return (hiring or lines)[:OPENING_LINES]
 
 
-def units_of(employer_name: str | None, text: str) -> frozenset[str]:
+def units_of(employer_name: str | None, text: str) -> tuple[str, ...]:
     """Names of the unit the position is at: the employer name without the municipality, the subject of the sentence
     announcing the position ("Hessa helse- og omsorgssenter har ledig ...") and a name after "ved/til/hos" in it;
     each as its words, sorted and space-joined."""
@@ -215,13 +229,18 @@ def units_of(employer_name: str | None, text: str) -> frozenset[str]:
         found = " ".join(sorted(unit_words(name)))
         if found and found not in GENERIC_SUBJECTS:
             units.add(found)
-    return frozenset(units)
+    return tuple(sorted(units))
 
 
-def mentions_of(title: str, text: str) -> frozenset[str]:
+def mentions_of(title: str, text: str) -> tuple[str, ...]:
     """Words a unit name of another posting is looked up in: the title's and the opening lines' (not the rest, where
     an employer's boilerplate names its other units and places)."""
-    return frozenset(words(title + " " + " ".join(opening(text))))
+    return interned(words(title + " " + " ".join(opening(text))))
+
+
+def interned(values: Iterable[str]) -> tuple[str, ...]:
+    """Sorted unique values, each string interned: a million postings share one copy of each word."""
+    return tuple(sys.intern(v) for v in sorted(set(values)))
 
 
 STRUCTURED_FIELDS = ("employer_orgnr", "employer_parent_orgnr", "municipality_code", "occupation_code",
@@ -237,8 +256,8 @@ class Derived:
     shifts: frozenset[str]
     text_length: int
     postal_code: str | None
-    units: frozenset[str]
-    mentions: frozenset[str]
+    units: tuple[str, ...]
+    mentions: tuple[str, ...]
 
 
 def derive(posting, postal_code: str | None) -> Derived:
@@ -253,8 +272,9 @@ def derive(posting, postal_code: str | None) -> Derived:
                    mentions=mentions_of(title, text))
 
 
-def features_of(posting, derived: Derived) -> Features:
-    """Features of a posting from its columns (any object with them as attributes) and its derived values."""
+def features_of(posting, derived: Derived, block: str | None = None) -> Features:
+    """Features of a posting from its columns (any object with them as attributes) and its derived values; `block`
+    overrides the block its columns give (the one its stored keys were made with)."""
     return Features(
         posting_id=posting.id, source=posting.source, status=posting.status, published_at=posting.published_at,
         closed_at=posting.closed_at, first_seen_at=posting.first_seen_at,
@@ -263,8 +283,8 @@ def features_of(posting, derived: Derived) -> Features:
         postal_code=derived.postal_code, percent=(posting.job_percent_min, posting.job_percent_max),
         engagement_type=posting.engagement_type, deadline_date=posting.deadline_date, shifts=derived.shifts,
         units=derived.units, mentions=derived.mentions,
-        links=derived.links, block=block_of(posting.municipality_code, posting.employer_parent_orgnr,
-                                            posting.county_code),
+        links=derived.links, block=block or block_of(posting.municipality_code, posting.employer_parent_orgnr,
+                                                     posting.county_code),
         text_length=derived.text_length,
         structured=sum(getattr(posting, name) is not None for name in STRUCTURED_FIELDS), signature=derived.signature)
 
@@ -281,26 +301,35 @@ def candidate_pairs(features: Iterable[Features]) -> set[tuple[int, int]]:
         own = keys_of(f)
         keys.extend(own)
         ids.extend([f.posting_id] * len(own))
-    return pairs_from_keys(np.array(keys, dtype=np.int64), np.array(ids, dtype=np.int64))
+    pairs = pairs_from_keys(np.array(keys, dtype=np.int64), np.array(ids, dtype=np.int64))
+    return set(map(tuple, pairs.tolist()))
 
 
 MAX_BUCKET = 50
 """A key shared by more postings (one text posted very often) yields only pairs of neighbours in id order."""
 
 
-def pairs_from_keys(keys: np.ndarray, ids: np.ndarray) -> set[tuple[int, int]]:
-    """Every pair of ids that share a key, smaller id first (neighbours only for a key over MAX_BUCKET).
+def pairs_from_keys(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Every pair of ids that share a key, smaller id first, as unique rows of an (n, 2) array (neighbours only for
+    a key over MAX_BUCKET).
 
-    Sorting the keys finds the shared ones without a dictionary of every key, so millions of keys fit in memory.
+    Sorting finds the shared keys without a dictionary of every key, and the pairs stay in numpy: a million
+    postings have tens of millions of candidate pairs.
     """
-    pairs: set[tuple[int, int]] = set()
+    empty = np.zeros((0, 2), dtype=np.int64)
     if len(keys) < 2:
-        return pairs
-    order = np.argsort(keys, kind="stable")
+        return empty
+    order = np.lexsort((ids, keys))
     keys, ids = keys[order], ids[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = np.r_[starts[1:], len(keys)]
-    for start, end in zip(starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist(), strict=True):
-        unique = sorted(set(ids[start:end].tolist()))
-        pairs.update(combinations(unique, 2) if len(unique) <= MAX_BUCKET else pairwise(unique))
-    return pairs
+    sizes = np.diff(np.r_[starts, len(keys)])
+    chunks = [np.column_stack((ids[starts[sizes == 2]], ids[starts[sizes == 2] + 1]))]
+    for start, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist(), strict=True):
+        unique = sorted(set(ids[start:start + size].tolist()))
+        chosen = combinations(unique, 2) if len(unique) <= MAX_BUCKET else pairwise(unique)
+        chunks.append(np.array(list(chosen), dtype=np.int64).reshape(-1, 2))
+    pairs = np.concatenate(chunks)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    if not len(pairs):
+        return empty
+    return np.unique(np.sort(pairs, axis=1), axis=0)

@@ -114,11 +114,14 @@ def compare(a: Features, b: Features) -> Verdict:
         return Verdict(same=True, strong=True, score=1.0, reason=f"strong link {shared[0]}")
     if min(a.text_length, b.text_length) < MIN_TEXT:
         return Verdict(same=False, reason="too little text to compare")
+    text = a.similarity(b)
+    if text < TEXT_SAME:
+        return Verdict(same=False, score=round(text, 3), reason=f"text {text:.2f}")
     readvertised = readvertisement(a, b)
     why_not = conflict(a, b, dates=not readvertised)
     if why_not:
         return Verdict(same=False, reason=why_not)
-    text, title = a.similarity(b), title_similarity(a, b)
+    title = title_similarity(a, b)
     similar = text >= TEXT_SAME_ANY_TITLE or (text >= TEXT_SAME and title >= TITLE_SAME)
     score = round(text, 3)
     reason = f"text {text:.2f}, title {title:.0f}"

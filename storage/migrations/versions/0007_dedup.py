@@ -156,17 +156,17 @@ def upgrade() -> None:
         sa.Column("postal_code", sa.String(length=10), nullable=True),
         sa.Column("units", sa.Text(), nullable=True),
         sa.Column("mentions", sa.Text(), nullable=True),
+        sa.Column("block", sa.String(length=20), nullable=True),
         sa.ForeignKeyConstraint(["posting_id"], ["postings.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("posting_id"),
     )
     op.create_table(
         "dedup_keys",
         sa.Column("key", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("posting_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["posting_id"], ["postings.id"], ondelete="CASCADE"),
+        sa.Column("posting_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.PrimaryKeyConstraint("key", "posting_id"),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_dedup_keys_posting", "dedup_keys", ["posting_id"])
     op.add_column("ads", sa.Column("facts_posting_id", sa.Integer(), nullable=True))
     op.add_column("ads", sa.Column("readvertised_from_ad_id", sa.Integer(), nullable=True))
     op.create_index("ix_ads_readvertised_from_ad_id", "ads", ["readvertised_from_ad_id"])
