@@ -2,7 +2,7 @@
 
 Generates --postings postings (default 1,000,000) straight into a fresh database, as the store path would have left
 them before deduplication (one ad per posting): positions of municipal employers spread over all municipalities and
-two years, each with its employer's shared boilerplate ("Om kommunen", "Vi tilbyr", how to apply), a unit, duties
+ten years, each with its employer's shared boilerplate ("Om kommunen", "Vi tilbyr", how to apply), a unit, duties
 drawn from the occupation's pool, title, percent, engagement and deadline. A realistic share are duplicates:
 25 % of positions also on Jobbnorge (text reordered, title reworded; half linked by the Jobbnorge id in NAV's
 application URL), 5 % entered twice on NAV, 3 % advertised again after closing, 2 % on a third source (webcruiter).
@@ -40,7 +40,10 @@ from storage.models import Ad, Posting
 from storage.models import WorkLocation as WorkLocationRow
 from storage.postings import store_batch
 
-START = datetime(2025, 1, 1, tzinfo=UTC)
+START = datetime(2016, 1, 1, tzinfo=UTC)
+YEARS = 10
+"""A million postings over ten years: about what Norway's municipalities advertise (NAV has some 400,000 ads a
+year in all; municipal employers publish a fifth of them, and Jobbnorge and NAV×NAV copies add to that)."""
 OCCUPATIONS = {
     "Sykepleier": ["planlegge, utføre og dokumentere sykepleie", "legemiddelhåndtering", "veilede studenter",
                    "samarbeide med lege og fysioterapeut", "observere og rapportere endringer",
@@ -102,12 +105,12 @@ def generate(count: int, seed: int = 7):
         unit = f"{rng.choice(UNIT_NAMES)} {rng.choice(UNIT_KINDS)}"
         percent = rng.choice([100, 100, 80, 75, 50])
         engagement = rng.choice(["Fast", "Fast", "Vikariat"])
-        published = START + timedelta(minutes=rng.randrange(730 * 24 * 60))
+        published = START + timedelta(minutes=rng.randrange(YEARS * 365 * 24 * 60))
         deadline = (published + timedelta(days=rng.randint(14, 30))).date()
         body = position_text(unit, title, percent, rng.sample(pool, min(5, len(pool))), rng)
         own_text = f"{body}\n{boilerplates[place.code]}"
         closed = published + timedelta(days=rng.randint(20, 45))
-        status = "active" if closed > START + timedelta(days=700) else "expired"
+        status = "active" if closed > START + timedelta(days=YEARS * 365 - 30) else "expired"
         base = {"title": rng.choice(TITLE_FORMS).format(title=title, percent=percent, unit=unit, lower=title.lower()),
                 "job_title": title, "employer_name": f"{unit}, {place.name.split(' - ')[0]} kommune",
                 "employer_orgnr": f"9{position % 10**8:08d}", "employer_parent_orgnr": f"8{int(place.code):08d}",

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from munijobs.dedup.cluster import Clustering, assign_ad_ids, choose_representatives, cluster, verdicts_of
 from munijobs.dedup.features import (
+    LOOKUP_WINDOWS,
+    PAIRING_WINDOWS,
     STRUCTURED_FIELDS,
     Derived,
     Features,
@@ -133,7 +135,7 @@ def update_clusters(session: Session, posting_ids: Iterable[int], now: datetime 
     fresh = _refresh(session, posting_ids)
     if not fresh:
         return ClusterResult()
-    keys = sorted({key for f in fresh.values() for key in keys_of(f)})
+    keys = sorted({key for f in fresh.values() for key in keys_of(f, LOOKUP_WINDOWS)})
     candidates: set[int] = set()
     for chunk in _chunks(keys):
         candidates.update(session.scalars(select(DedupKey.posting_id).where(DedupKey.key.in_(chunk))))
@@ -205,8 +207,8 @@ def rebuild_clusters(engine: Engine, progress: Progress | None = None, chunk: in
                 progress("signatures", len(features), total)
         keys, ids = _all_keys(features.values())
         _insert_sorted_keys(session, keys, ids)
-        pairs = pairs_from_keys(keys, ids)
         del keys, ids
+        pairs = pairs_from_keys(*_all_keys(features.values(), PAIRING_WINDOWS))
         if progress:
             progress("candidate pairs", len(pairs), len(pairs))
         clustering = cluster(features, verdicts_of(features, _rows(pairs)))
@@ -239,11 +241,11 @@ def _rows(pairs: np.ndarray, chunk: int = 100_000):
         yield from map(tuple, pairs[start:start + chunk].tolist())
 
 
-def _all_keys(features: Iterable[Features]) -> tuple[np.ndarray, np.ndarray]:
-    """Every posting's keys and posting ids in numpy arrays (not Python lists: a million postings have 33 million)."""
+def _all_keys(features: Iterable[Features], windows: tuple[int, ...] = (0,)) -> tuple[np.ndarray, np.ndarray]:
+    """Every posting's keys (keys_of) and posting ids in numpy arrays (a million postings have 33 million keys)."""
     keys, ids = [], []
     for f in features:
-        own = keys_of(f)
+        own = keys_of(f, windows)
         keys.append(np.array(own, dtype=np.int64))
         ids.append(np.full(len(own), f.posting_id, dtype=np.int64))
     if not keys:

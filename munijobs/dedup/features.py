@@ -289,16 +289,36 @@ def features_of(posting, derived: Derived, block: str | None = None) -> Features
         structured=sum(getattr(posting, name) is not None for name in STRUCTURED_FIELDS), signature=derived.signature)
 
 
-def keys_of(features: Features) -> list[int]:
-    """The posting's LSH band keys and strong-link keys, as stored for lookups."""
-    return [*band_keys(features.block, features.signature), *map(link_key_hash, sorted(features.links))]
+WINDOW_DAYS = 120
+"""Width of a publication window: band keys are made per block and window, so candidates are postings of one place
+published close together, however many years the database holds."""
+
+
+def window_of(features: Features) -> int:
+    published = features.published_at or features.first_seen_at
+    return published.toordinal() // WINDOW_DAYS if published else 0
+
+
+def keys_of(features: Features, windows: tuple[int, ...] = (0,)) -> list[int]:
+    """The posting's strong-link keys and LSH band keys for its publication window shifted by each of `windows`.
+
+    Stored: (0,). Two postings published less than WINDOW_DAYS apart are in one window or in neighbouring ones, so
+    looking up (-1, 0, 1), or pairing one's (0, 1) with the other's, finds every candidate.
+    """
+    home = window_of(features)
+    bands = [key for shift in windows for key in band_keys(f"{features.block}/{home + shift}", features.signature)]
+    return [*bands, *map(link_key_hash, sorted(features.links))]
+
+
+PAIRING_WINDOWS = (0, 1)
+LOOKUP_WINDOWS = (-1, 0, 1)
 
 
 def candidate_pairs(features: Iterable[Features]) -> set[tuple[int, int]]:
     """Pairs of posting ids (smaller first) that share an LSH band key or a strong-link key."""
     keys, ids = [], []
     for f in features:
-        own = keys_of(f)
+        own = keys_of(f, PAIRING_WINDOWS)
         keys.extend(own)
         ids.extend([f.posting_id] * len(own))
     pairs = pairs_from_keys(np.array(keys, dtype=np.int64), np.array(ids, dtype=np.int64))

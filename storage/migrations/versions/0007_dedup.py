@@ -29,20 +29,8 @@ SOURCES = {
                        FROM postings WHERE ad_id IS NOT NULL GROUP BY ad_id""",
 }
 
-AD_STATUS = """
-    SELECT ad_id,
-           CASE WHEN SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END) > 0 THEN 'active'
-                WHEN SUM(CASE WHEN status = 'expired' THEN 1 ELSE 0 END) > 0 THEN 'expired'
-                ELSE 'withdrawn' END AS status,
-           MIN(first_seen_at) AS first_seen_at,
-           MAX(last_seen_at) AS last_seen_at,
-           CASE WHEN SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END) > 0 THEN NULL
-                ELSE MAX(closed_at) END AS closed_at,
-           COUNT(*) AS posting_count
-      FROM postings
-     WHERE ad_id IS NOT NULL
-     GROUP BY ad_id
-"""
+VIEWS_0002 = importlib.import_module("storage.migrations.versions.0002_analyst_views")
+"""0002's per-ad status summary is reused as it is; its `sources` column is replaced by the sorted one above."""
 
 FACTS = ("employer_orgnr", "employer_parent_orgnr", "employer_org_form", "municipality_code", "county_code",
          "occupation_code", "occupation_name", "engagement_type", "extent", "job_percent_min", "job_percent_max",
@@ -175,7 +163,8 @@ def upgrade() -> None:
     for view in VIEWS:
         op.execute(f"DROP VIEW IF EXISTS {view}")
     columns = {f"p_{name}": _col(name) for name in FACTS}
-    op.execute(V_ADS.format(ad_status=AD_STATUS, sources=SOURCES[dialect], **columns))
+    ad_status = VIEWS_0002.AD_STATUS.format(sources=VIEWS_0002.SOURCES_AGG[dialect])
+    op.execute(V_ADS.format(ad_status=ad_status, sources=SOURCES[dialect], **columns))
     op.execute(V_POSTINGS)
     op.execute(V_AD_HISTORY)
 
@@ -190,8 +179,7 @@ def downgrade() -> None:
     op.drop_table("dedup_keys")
     op.drop_table("dedup_signatures")
     op.drop_table("ad_events")
-    views = importlib.import_module("storage.migrations.versions.0002_analyst_views")
-    ad_status = views.AD_STATUS.format(sources=views.SOURCES_AGG[op.get_bind().dialect.name])
-    op.execute(views.V_ADS.format(ad_status=ad_status))
-    op.execute(views.V_POSTINGS)
-    op.execute(views.V_AD_HISTORY)
+    ad_status = VIEWS_0002.AD_STATUS.format(sources=VIEWS_0002.SOURCES_AGG[op.get_bind().dialect.name])
+    op.execute(VIEWS_0002.V_ADS.format(ad_status=ad_status))
+    op.execute(VIEWS_0002.V_POSTINGS)
+    op.execute(VIEWS_0002.V_AD_HISTORY)
