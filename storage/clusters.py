@@ -86,9 +86,9 @@ def _derive_and_store(session: Session, rows, store_keys: bool = True,
     session.execute(insert(DedupSignature.__table__), [
         {"posting_id": f.posting_id, "signature": f.signature.astype("<u4").tobytes(),
          "links": ",".join(sorted(f.links)), "shifts": ",".join(sorted(f.shifts)), "text_length": f.text_length,
-         "postal_code": f.postal_code, "units": "|".join(f.units), "mentions": " ".join(f.mentions),
+         "postal_code": values.postal_code, "units": "|".join(f.units), "mentions": " ".join(f.mentions),
          "block": f.block}
-        for f in features.values()])
+        for f, values in zip(features.values(), derived, strict=True)])
     if store_keys:
         _insert_keys(session, [(key, f.posting_id) for f in features.values() for key in keys_of(f)])
     return features

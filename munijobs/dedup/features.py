@@ -84,10 +84,7 @@ class Features:
     closed_at: datetime | None
     first_seen_at: datetime | None
     title: str
-    employer: str
-    employer_orgnr: str | None
     municipality_code: str | None
-    postal_code: str | None
     percent: tuple[float | None, float | None]
     engagement_type: str | None
     deadline_date: date | None
@@ -278,9 +275,8 @@ def features_of(posting, derived: Derived, block: str | None = None) -> Features
     return Features(
         posting_id=posting.id, source=posting.source, status=posting.status, published_at=posting.published_at,
         closed_at=posting.closed_at, first_seen_at=posting.first_seen_at,
-        title=(posting.title or posting.job_title or "").strip(), employer=(posting.employer_name or "").strip(),
-        employer_orgnr=posting.employer_orgnr, municipality_code=posting.municipality_code,
-        postal_code=derived.postal_code, percent=(posting.job_percent_min, posting.job_percent_max),
+        title=(posting.title or posting.job_title or "").strip(), municipality_code=posting.municipality_code,
+        percent=(posting.job_percent_min, posting.job_percent_max),
         engagement_type=posting.engagement_type, deadline_date=posting.deadline_date, shifts=derived.shifts,
         units=derived.units, mentions=derived.mentions,
         links=derived.links, block=block or block_of(posting.municipality_code, posting.employer_parent_orgnr,
