@@ -242,15 +242,21 @@ def _rows(pairs: np.ndarray, chunk: int = 100_000):
 
 
 def _all_keys(features: Iterable[Features], windows: tuple[int, ...] = (0,)) -> tuple[np.ndarray, np.ndarray]:
-    """Every posting's keys (keys_of) and posting ids in numpy arrays (a million postings have 33 million keys)."""
-    keys, ids = [], []
+    """Every posting's keys (keys_of) and posting ids in two preallocated numpy arrays (a million postings have 33
+    million keys: as Python lists, or as an array per posting, they would not fit)."""
+    features = list(features)
+    width = max((len(keys_of(f, windows)) for f in features[:1]), default=0) + 8
+    keys = np.zeros(len(features) * width, dtype=np.int64)
+    ids = np.zeros(len(features) * width, dtype=np.int64)
+    at = 0
     for f in features:
         own = keys_of(f, windows)
-        keys.append(np.array(own, dtype=np.int64))
-        ids.append(np.full(len(own), f.posting_id, dtype=np.int64))
-    if not keys:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(keys), np.concatenate(ids)
+        if at + len(own) > len(keys):
+            keys, ids = np.resize(keys, 2 * len(keys) + len(own)), np.resize(ids, 2 * len(ids) + len(own))
+        keys[at:at + len(own)] = own
+        ids[at:at + len(own)] = f.posting_id
+        at += len(own)
+    return keys[:at].copy(), ids[:at].copy()
 
 
 def _insert_keys(session: Session, pairs, chunk: int = 50_000) -> None:

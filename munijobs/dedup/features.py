@@ -278,7 +278,7 @@ def features_of(posting, derived: Derived, block: str | None = None) -> Features
         title=(posting.title or posting.job_title or "").strip(), municipality_code=posting.municipality_code,
         percent=(posting.job_percent_min, posting.job_percent_max),
         engagement_type=posting.engagement_type, deadline_date=posting.deadline_date, shifts=derived.shifts,
-        units=derived.units, mentions=derived.mentions,
+        units=derived.units, mentions=interned(derived.mentions),
         links=derived.links, block=block or block_of(posting.municipality_code, posting.employer_parent_orgnr,
                                                      posting.county_code),
         text_length=derived.text_length,
