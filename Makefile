@@ -50,6 +50,8 @@ bench: install ## benchmarks: print figures (see bench/)
 	$(PY) bench/store.py
 	$(PY) bench/search.py
 	$(PY) bench/coverage.py --rows 100000
+	$(PY) bench/dedup_thresholds.py
+	$(PY) bench/dedup.py --postings 100000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache demo.db* munijobs.db*

@@ -365,6 +365,31 @@ def renormalise(source, workers):
     click.echo(f"renormalised {result.seen} postings: {result.changed} changed, {result.fields} field changes")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.option("--rebuild", is_flag=True, help="Derive every posting's text values again and recluster everything "
+              "(after a rule change); without it only postings never deduplicated are placed.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --rebuild: processes that derive the text values in parallel (the machine's cores).")
+def dedup(rebuild, workers):
+    """Group postings into ads: the same job at several sources, or entered twice, becomes one ad (docs/dedup.md).
+
+    Idempotent: a second run changes nothing. Merges and splits are recorded in v_ad_history (field ad_id).
+
+    Example: munijobs dedup --rebuild --workers 2
+    """
+    from storage.clusters import place_unclustered, rebuild_clusters
+
+    engine = database()
+
+    def progress(stage: str, done: int, total: int) -> None:
+        click.echo(f"dedup: {stage}: {done}/{total}", err=True)
+
+    result = (rebuild_clusters(engine, progress=progress, workers=workers) if rebuild
+              else place_unclustered(engine, progress=progress))
+    click.echo(f"dedup: {result.postings} postings considered, {result.moved} moved to another ad,"
+               f" {result.ads_created} ads created, {result.ads_deleted} ads emptied and removed")
+
+
 from munijobs.analysts.commands import browse, coverage, export, report, search, stats  # noqa: E402
 
 for command in (export, search, stats, report, browse, coverage):

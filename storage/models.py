@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import BigInteger, LargeBinary, TypeDecorator
 
 
 class UTCDateTime(TypeDecorator):
@@ -119,6 +119,10 @@ class Ad(Base):
     primary_posting_id: Mapped[int | None] = mapped_column(Integer, index=True)
     """The posting whose content represents the ad in v_ads."""
     created_at: Mapped[datetime]
+    facts_posting_id: Mapped[int | None] = mapped_column(Integer)
+    """The posting whose structured fields represent the ad in v_ads (merge rule: docs/dedup.md)."""
+    readvertised_from_ad_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The earlier ad this one advertises again (same text, published after the earlier one closed)."""
 
 
 class Posting(Base):
@@ -186,6 +190,50 @@ class Posting(Base):
     occupations: Mapped[list[Any] | None]
     normalise_notes: Mapped[dict[str, Any] | None]
     extra: Mapped[dict[str, Any] | None]
+
+
+class AdEvent(Base):
+    """A posting moved to another ad by deduplication (a merge or a split), with the reason; read by v_ad_history."""
+
+    __tablename__ = "ad_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    posting_id: Mapped[int] = mapped_column(ForeignKey("postings.id", ondelete="CASCADE"), index=True)
+    changed_at: Mapped[datetime]
+    old_ad_id: Mapped[int | None]
+    new_ad_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DedupSignature(Base):
+    """What deduplication derived from a posting's text (munijobs.dedup.Derived), so candidates are not re-read."""
+
+    __tablename__ = "dedup_signatures"
+
+    posting_id: Mapped[int] = mapped_column(ForeignKey("postings.id", ondelete="CASCADE"), primary_key=True)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    links: Mapped[str | None] = mapped_column(Text)
+    shifts: Mapped[str | None] = mapped_column(String(40))
+    text_length: Mapped[int]
+    postal_code: Mapped[str | None] = mapped_column(String(10))
+    units: Mapped[str | None] = mapped_column(Text)
+    mentions: Mapped[str | None] = mapped_column(Text)
+    block: Mapped[str | None] = mapped_column(String(20))
+    """The blocking key the stored dedup_keys were made with (to find and delete them again)."""
+
+
+class DedupKey(Base):
+    """An LSH band key or strong-link key of a posting: postings sharing a key are candidate duplicates.
+
+    One index only (the key, clustered; WITHOUT ROWID on SQLite): a million postings have 33 million keys. A
+    posting's old keys are found again from its stored signature and block, not through an index on posting_id.
+    """
+
+    __tablename__ = "dedup_keys"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    posting_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
 
 class PostingRaw(Base):

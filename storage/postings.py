@@ -2,7 +2,8 @@
 
 `store_batch` writes a batch of postings in the caller's transaction:
 
-* new postings are inserted and each becomes its own canonical ad (cross-source dedup may merge ads later);
+* new postings are inserted and each becomes its own canonical ad, then new and changed postings are deduplicated
+  (storage.clusters.update_clusters may join them to another ad or split them off);
 * a posting whose content changed is updated, and every changed field gets a row in `posting_changes`;
 * an unchanged posting only gets `last_seen_at` / `last_run_id` bumped: no history, no content write;
 * a status-only event (`has_content=False`) closes a stored posting and keeps its content.
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from munijobs.constants import PostingStatus
 from munijobs.items import JobPosting, OccupationCode
 from munijobs.items import WorkLocation as WorkLocationItem
+from storage.clusters import update_clusters
 from storage.db import dialect_insert
 from storage.models import Ad, Posting, PostingChange, PostingRaw, WorkLocation
 
@@ -216,6 +218,7 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
         connection.execute(raw.on_conflict_do_update(index_elements=["posting_id"], set_={
             "description_html": raw.excluded.description_html, "fetched_at": raw.excluded.fetched_at}),
             [{"posting_id": ids[key], "description_html": text, "fetched_at": now} for key, text in html.items()])
+        update_clusters(session, list(ids.values()), now)
     for start in range(0, len(touched), 500):
         chunk = touched[start:start + 500]
         connection.execute(update(POSTINGS).where(POSTINGS.c.id.in_(chunk)).values(last_seen_at=now,

@@ -25,19 +25,21 @@ v_ads = Table(
     Column("last_seen_at", UTCDateTime()), Column("closed_at", UTCDateTime()), Column("url", Text),
     Column("application_url", Text), Column("description_text", Text), Column("language", Text),
     Column("sources", Text), Column("posting_count", Integer), Column("salary_min", Float),
-    Column("salary_max", Float), Column("salary_text", Text),
+    Column("salary_max", Float), Column("salary_text", Text), Column("readvertised_from_ad_id", Integer),
 )
 
 v_postings = Table(
     "v_postings", metadata,
     Column("ad_id", Integer), Column("source", Text), Column("source_ad_id", Text), Column("url", Text),
     Column("status", Text), Column("first_seen_at", UTCDateTime()), Column("last_seen_at", UTCDateTime()),
+    Column("posting_id", Integer), Column("title", Text), Column("published_at", UTCDateTime()),
+    Column("closed_at", UTCDateTime()),
 )
 
 v_ad_history = Table(
     "v_ad_history", metadata,
     Column("ad_id", Integer), Column("changed_at", UTCDateTime()), Column("field", Text), Column("old_value", Text),
-    Column("new_value", Text),
+    Column("new_value", Text), Column("source", Text), Column("source_ad_id", Text), Column("reason", Text),
 )
 
 v_crawl_runs = Table(

@@ -12,7 +12,7 @@ from alembic import op
 from storage.coverage import VIEW, create_view_sql
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
