@@ -173,9 +173,8 @@ def downgrade() -> None:
     for view in VIEWS:
         op.execute(f"DROP VIEW IF EXISTS {view}")
     op.drop_index("ix_ads_readvertised_from_ad_id", "ads")
-    with op.batch_alter_table("ads") as batch_op:
-        batch_op.drop_column("readvertised_from_ad_id")
-        batch_op.drop_column("facts_posting_id")
+    for column in ("readvertised_from_ad_id", "facts_posting_id"):  # plain ALTER: batch mode would recreate `ads`,
+        op.execute(f"ALTER TABLE ads DROP COLUMN {column}")  # which the postings' foreign key refuses on SQLite
     op.drop_table("dedup_keys")
     op.drop_table("dedup_signatures")
     op.drop_table("ad_events")
