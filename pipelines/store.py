@@ -19,6 +19,7 @@ from munijobs.constants import RunStatus
 from munijobs.items import JobPosting, StateCheckpoint
 from pipelines.validate import Unstorable
 from storage.db import ensure_schema, ensure_source, get_engine, session_scope
+from storage.locks import LockLost
 from storage.postings import BatchResult, store_batch
 from storage.quarantine import quarantine_in, raw_json, release_in
 from storage.runs import RunCounts, finish_run, start_run
@@ -26,8 +27,8 @@ from storage.state import set_state_in
 
 logger = logging.getLogger(__name__)
 
-DATABASE_DOWN = (OperationalError, InterfaceError, DisconnectionError, OSError)
-"""Errors that say the database, not the posting, is the problem: never a reason to quarantine."""
+DATABASE_DOWN = (OperationalError, InterfaceError, DisconnectionError, OSError, LockLost)
+"""Errors that say the database (or our hold on it), not the posting, is the problem: never a reason to quarantine."""
 
 
 def run_status(failure: str | None, finish_reason: str | None, incomplete: int) -> RunStatus:
@@ -111,7 +112,8 @@ class StorePipeline:
                 result = self._write_one_by_one()
         except Exception as exc:  # the database refused the batch: stop the crawl, record the run as failed
             self.store_error = f"storing a batch of {len(self.buffer)} postings failed: {_first_line(exc)}"
-            logger.exception("%s", self.store_error)
+            logger.error("%s", self.store_error)
+            logger.debug("the store's error in full", exc_info=True)
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_failed"))
             return
         finally:

@@ -29,6 +29,8 @@ def _positions(raw: str | None, from_text: PercentResult, notes: dict[str, Any])
     """
     digits = (raw or "").strip()
     structured = int(digits) if digits.isascii() and digits.isdecimal() and int(digits) > 0 else None
+    if digits and structured is None:
+        notes["positions"] = f"the source's count is not a number of positions: {digits[:40]!r}"
     if structured and structured != 1:
         return structured
     if from_text.positions is not None:
