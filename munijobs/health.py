@@ -100,13 +100,17 @@ def check_reconciliation(run: CrawlRun) -> dict[str, str | None]:
     stats = run.stats or {}
     if run.status not in SUCCESS or "reconcile_listed" not in stats:
         return {}
+    def ids(kind: str) -> str:
+        shown = stats.get(f"reconcile_{kind}_ids", [])
+        return ", ".join(shown) + (", ..." if stats[f"reconcile_{kind}"] > len(shown) else "")
+
     problems = []
     if stats.get("reconcile_missing"):
         problems.append(f"{stats['reconcile_missing']} of {stats['reconcile_listed']} postings the source showed are"
-                        f" not stored active ({', '.join(stats.get('reconcile_missing_ids', []))})")
+                        f" not stored active ({ids('missing')})")
     if stats.get("reconcile_unclosed"):
         problems.append(f"{stats['reconcile_unclosed']} postings closed by the source are still active"
-                        f" ({', '.join(stats.get('reconcile_unclosed_ids', []))})")
+                        f" ({ids('unclosed')})")
     return {"reconciliation": "; ".join(problems) or None}
 
 

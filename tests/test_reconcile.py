@@ -112,6 +112,8 @@ def test_the_rule_fires_on_missing_or_unclosed_and_judges_only_reconciled_runs()
                                           "reconcile_unclosed": 1, "reconcile_unclosed_ids": ["310004"]}))
     assert message["reconciliation"] == ("1 of 5 postings the source showed are not stored active (310005); 1 postings"
                                          " closed by the source are still active (310004)")
+    many = check_reconciliation(run(**{**clean, "reconcile_missing": 3, "reconcile_missing_ids": ["1", "2"]}))
+    assert many["reconciliation"] == "3 of 5 postings the source showed are not stored active (1, 2, ...)"
     assert check_reconciliation(run()) == {}
     assert check_reconciliation(run(RunStatus.FAILED, **{**clean, "reconcile_missing": 1})) == {}
 
