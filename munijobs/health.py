@@ -6,7 +6,9 @@ Rules (each one alert per source while it holds):
 * ``few_items``: items seen fell below half the median of its last 10 successful runs;
 * ``low_coverage``: fewer than 90 % of postings have a title, employer, municipality or deadline;
 * ``failing``: the last 3 runs failed;
-* ``source_broken``: most details of a page answered 404 at once (stat ``details_gone_burst``): nothing was closed.
+* ``source_broken``: most details of a page answered 404 at once (stat ``details_gone_burst``): nothing was closed;
+* ``reconciliation``: after the run a posting the source showed is not stored, or one it closed is still active
+  (stats ``reconcile_*``, storage/reconcile.py); judged only on runs that reconciled, resolved by the next clean one.
 
 An alert is written to the ``alerts`` table and logged at ERROR when it opens, logged again while later runs confirm
 it, and resolved by the first run where its rule no longer holds. Opening and resolving are also POSTed as JSON to
@@ -93,6 +95,25 @@ def check_answers(run: CrawlRun) -> dict[str, str | None]:
             else None}
 
 
+def check_reconciliation(run: CrawlRun) -> dict[str, str | None]:
+    """The reconciliation rule, from the run's `reconcile_*` stats; empty when the run did not reconcile."""
+    stats = run.stats or {}
+    if run.status not in SUCCESS or "reconcile_listed" not in stats:
+        return {}
+    def ids(kind: str) -> str:
+        shown = stats.get(f"reconcile_{kind}_ids", [])
+        return ", ".join(shown) + (", ..." if stats[f"reconcile_{kind}"] > len(shown) else "")
+
+    problems = []
+    if stats.get("reconcile_missing"):
+        problems.append(f"{stats['reconcile_missing']} of {stats['reconcile_listed']} postings the source showed are"
+                        f" not stored active ({ids('missing')})")
+    if stats.get("reconcile_unclosed"):
+        problems.append(f"{stats['reconcile_unclosed']} postings closed by the source are still active"
+                        f" ({ids('unclosed')})")
+    return {"reconciliation": "; ".join(problems) or None}
+
+
 @dataclass
 class AlertEvent:
     """An alert that opened or resolved, for the log and the webhook."""
@@ -120,7 +141,8 @@ def evaluate_run(engine: Engine, run_id: int, settings=None) -> list[Alert]:
                                        .order_by(CrawlRun.id.desc()).limit(HISTORY_RUNS)))
         latest = [run, *session.scalars(earlier.where(CrawlRun.status != RunStatus.RUNNING)
                                         .order_by(CrawlRun.id.desc()).limit(FAILURES_IN_A_ROW - 1))]
-        verdicts = check_items(run, history) | check_coverage(run) | check_failures(latest) | check_answers(run)
+        verdicts = (check_items(run, history) | check_coverage(run) | check_failures(latest) | check_answers(run)
+                    | check_reconciliation(run))
         events = _apply(session, run, verdicts)
         open_alerts = open_alerts_of(session, run.source)
     url = settings.get("ALERT_WEBHOOK_URL") if settings is not None else None

@@ -22,6 +22,7 @@ from storage.db import ensure_schema, ensure_source, get_engine, session_scope
 from storage.locks import LockLost
 from storage.postings import BatchResult, store_batch
 from storage.quarantine import quarantine_in, raw_json, release_in
+from storage.reconcile import reconcile
 from storage.runs import RunCounts, finish_run, start_run
 from storage.state import set_state_in
 
@@ -170,6 +171,8 @@ class StorePipeline:
         status = run_status(failure, reason, left + self.quarantined + unnormalised)
         message = failure or (_partial_message(left, self.quarantined, unnormalised) if status == RunStatus.PARTIAL
                               else None)
+        if status != RunStatus.FAILED:
+            self._reconcile(spider)
         coverage = {k.removeprefix("munijobs/"): v for k, v in stats.get_stats().items() if k.startswith("munijobs/")}
         finish_run(self.engine, self.run_id, status, self.counts, message=message,
                    stats={"finish_reason": reason, **coverage})
@@ -179,6 +182,23 @@ class StorePipeline:
             self.run_id, status, self.counts.items_seen, self.counts.items_new, self.counts.items_updated,
             self.counts.items_closed, self.counts.items_dropped, self.counts.errors,
             f" ({message})" if message else "")
+
+    def _reconcile(self, spider) -> None:
+        """Compare what the spider showed (its `reconciliation`, when it has one) with the database: run stats."""
+        expected = getattr(spider, "reconciliation", None)
+        if expected is None:
+            return
+        try:
+            result = reconcile(self.engine, spider.name, expected)
+        except Exception as exc:  # a check that cannot run must not keep the run from being recorded
+            logger.error("%s: reconciliation could not run: %s", spider.name, _first_line(exc))
+            return
+        for name, value in result.stats().items():
+            self.crawler.stats.set_value(f"munijobs/{name}", value)
+        log = logger.info if result.clean else logger.error
+        log("%s: reconciliation: %d of %d postings stored active (%d expired), %d missing, %d still active though"
+            " closed, %d pending", spider.name, result.stored, result.listed, result.expired, len(result.missing),
+            len(result.unclosed), result.pending)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -29,6 +29,12 @@ counts (`few_items`, `no_items`) judge the list, not the day's changes.
 A detail answering 404 or `isPublished: false` for a listed posting is logged and asked again next run; it never
 closes a posting by itself.
 
+Reconciliation (storage/reconcile.py): after a complete list, every listed in-scope posting must be stored active
+(or expired, its deadline passed) unless it was left pending for the next run (detail 404/410, `isPublished: false`,
+a failed or malformed detail, an employer Brønnøysund could not place), and no posting missing from the list may
+still be stored active; the store pipeline checks it when the run ends. A listed posting whose crawl state says it
+was stored but that is not in the database (quarantined by the store, deleted) has its detail fetched again.
+
 Settings: JOBBNORGE_API_URL, JOBBNORGE_DETAIL_URL, JOBBNORGE_REFRESH_DAYS, JOBBNORGE_DETAIL_CONCURRENCY (2),
 BRREG_API_URL, EMPLOYER_SCOPE. Crawl state (source "jobbnorge"): `listed` ({id: {"fp", "at", "out"}}: fingerprint,
 when the text was stored, out of scope) and `last_complete_count`.
@@ -88,6 +94,7 @@ from storage.employers import (
     save_units,
 )
 from storage.postings import open_postings
+from storage.reconcile import Expected, stored_statuses
 from storage.state import get_state
 
 LISTED = "listed"
@@ -126,6 +133,10 @@ class JobbnorgeSpider(MunijobsSpider):
         self._found_units: list[EmployerUnit] = []
         self._employers: dict[str, asyncio.Future[Employer]] = {}
         self.now = datetime.now(UTC)
+        self.expected = Expected()
+        self._stored: set[str] = set()
+        self.reconciliation: Expected | None = None
+        """Set once the list is complete: what the store pipeline reconciles at the end of the run."""
 
     async def start(self) -> AsyncIterator[Request]:
         self._configure()
@@ -168,6 +179,7 @@ class JobbnorgeSpider(MunijobsSpider):
         listed: dict[str, dict[str, Any]] = dict(get_state(self.engine, SOURCE, LISTED, {}))
         last_count = get_state(self.engine, SOURCE, LAST_COMPLETE_COUNT)
         problem = incompleteness(job_list, last_count)
+        self._stored = set(stored_statuses(self.engine, SOURCE, (job.id for job in job_list.jobs)))
         try:
             results = await asyncio.gather(*(self._handle(job, listed) for job in job_list.jobs))
             self._save_employer_knowledge()
@@ -180,7 +192,10 @@ class JobbnorgeSpider(MunijobsSpider):
                 yield item
         if problem is None:
             for event in self._closings(job_list, listed):
+                self.expected.closed.add(event.source_ad_id)
                 yield event
+            self.expected.snapshot = frozenset(job.id for job in job_list.jobs)
+            self.reconciliation = self.expected
             listed = {job.id: listed[job.id] for job in job_list.jobs if job.id in listed}
             yield StateCheckpoint(source=SOURCE, key=LAST_COMPLETE_COUNT, value=len(job_list.jobs))
         else:
@@ -197,6 +212,8 @@ class JobbnorgeSpider(MunijobsSpider):
     def _needs_detail(self, job: ListedJob, known: dict[str, Any] | None) -> bool:
         if known is None or known.get("out") or known.get("fp") != job.fingerprint or not known.get("at"):
             return True
+        if job.id not in self._stored:  # yielded before but not in the database (quarantined, deleted): again
+            return True
         return refresh_due(job.id, datetime.fromisoformat(known["at"]), self.now, self.refresh_age)
 
     async def _handle(self, job: ListedJob, listed: dict[str, dict[str, Any]]) -> JobPosting | None:
@@ -204,26 +221,32 @@ class JobbnorgeSpider(MunijobsSpider):
         known = listed.get(job.id)
         if known is not None and known.get("out") == self.scope and known.get("fp") == job.fingerprint:
             stats.inc_value("jobbnorge/out_of_scope_unchanged")
+            self.expected.out_of_scope += 1
             return None
         try:
             employer = await self._employer(job.employer)
         except BrregUnavailable as exc:
             self.mark_incomplete(f"Brønnøysund could not place {job.employer!r} ({exc}); posting {job.id} waits")
+            self.expected.pending.add(job.id)
             return None
         if not in_scope(self.scope, employer.decision.scope):
             stats.inc_value("jobbnorge/out_of_scope")
+            self.expected.out_of_scope += 1
             listed[job.id] = {"fp": job.fingerprint, "out": self.scope}
             return None
         if not self._needs_detail(job, known):
             stats.inc_value("jobbnorge/unchanged")
             stats.inc_value("munijobs/items_seen")  # shown by the source, so seen, though nothing is yielded
+            self.expected.open.add(job.id)
             return None
         detail = await self._fetch_detail(job.id)
         if detail is None:
+            self.expected.pending.add(job.id)
             return None
         posting = posting_from_listing(job, detail)
         self._apply_employer(posting, employer)
         listed[job.id] = {"fp": job.fingerprint, "at": self.now.isoformat()}
+        self.expected.open.add(job.id)
         return posting
 
     # -- details -----------------------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ unknown status, a detail without ad_content and the like leave the ad as stored,
 make the run partial; so does a page where most details answer 404 (NAV is broken, the ads are not gone). An ad the
 spider cannot map at all goes to the quarantine with its answer. A `next_id` pointing back to a page read this run
 fails the run.
+
+Reconciliation (storage/reconcile.py): the feed is a change log, so only what this run read is checked: every ad whose
+last entry read yielded a posting is stored active after the run, and every ad it closed is no longer active.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from spiders._nav_parse import (
 from storage.employers import AMBIGUOUS, NameDecision, load_name_decisions, merge_decision, save_name_decisions
 from storage.postings import source_versions, stored_expiry
 from storage.quarantine import quarantine, raw_json
+from storage.reconcile import Expected
 from storage.state import get_state
 
 CURSOR = "cursor"
@@ -131,6 +135,8 @@ class NavSpider(MunijobsSpider):
         self._versions: dict[str, datetime | None] = {}
         self._expiry: dict[str, datetime | None] = {}
         self._continuation: tuple[str, Request] | None = None
+        self.reconciliation = Expected()
+        """The pages' postings and closings, reconciled by the store pipeline at the end of the run."""
 
     async def start(self) -> AsyncIterator[Request]:
         self._configure()
@@ -246,6 +252,8 @@ class NavSpider(MunijobsSpider):
             self.logger.exception("nav: processing feed page %s failed", response.url)
             self.fail(f"processing feed page {response.url} failed: {exc!r}; cursor stays at this page")
             return
+        self.reconciliation.saw(items)
+        self.reconciliation.pending = set(self.pending)
         for item in items:
             yield item
         yield StateCheckpoint(source=SOURCE, key=PENDING_DETAILS, value=sorted(self.pending))
