@@ -279,11 +279,15 @@ def search(filters, query, limit, fmt):
 def stats(filters, by, since, until, fmt):
     """Count ads by municipality, county, occupation, engagement type or week, with the number still active.
 
-    Example: munijobs stats --by week --since 2026-01-01 --county Vestland
+    By municipality or occupation, `readvertised` counts the ads that advertise a position again after its earlier
+    ad closed (v_ads.readvertised_from_ad_id): a sign of a post that is hard to fill.
+
+    Example: munijobs stats --by occupation --since 2026-01-01 --county Vestland
     """
     import csv
     import io
 
+    from munijobs.analysts.stats import COUNTS
     from munijobs.analysts.stats import stats as count
 
     if since and until and since > until:
@@ -302,8 +306,8 @@ def stats(filters, by, since, until, fmt):
     span = f"{since or '…'} to {until or '…'}" if since or until else "all time"
     table = Table(title=f"Ads by {by.replace('_', ' ')}, published {span}", show_footer=True)
     for n, name in enumerate(result.header):
-        numeric = name in ("ads", "active")
-        footer = {"ads": f"{result.total:,}", "active": f"{sum(r[-1] for r in result.rows):,}"}.get(name, "")
+        numeric = name in COUNTS
+        footer = f"{sum(r[n] for r in result.rows):,}" if numeric else ""
         table.add_column(name, justify="right" if numeric else "left", footer="total" if n == 0 else footer)
     for row in result.rows:
         table.add_row(*(f"{v:,}" if isinstance(v, int) else _cell(v) for v in row))

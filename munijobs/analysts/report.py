@@ -43,6 +43,8 @@ class ReportData:
     runs: list[dict] = field(default_factory=list)
     alerts: list[dict] = field(default_factory=list)
     coverage: Coverage | None = None
+    readvertised: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
+    """By "occupation" and "municipality": (name, re-advertised ads, ads), most re-advertised first."""
 
     @property
     def total(self) -> int:
@@ -85,6 +87,12 @@ def collect(engine: Engine, filters: AdFilters, weeks: int = 12, until: date | N
             select(c.ad_id, c.title, c.employer_name, c.municipality_name, c.published_at, c.deadline_date,
                    c.deadline_text, c.status, c.url).where(*clauses)
             .order_by(publication_time().desc(), c.ad_id.desc()).limit(NEWEST)).mappings()]
+        again = func.sum(cast(c.readvertised_from_ad_id.is_not(None), Integer)).label("again")
+        for dimension, code, name in (("occupation", c.occupation_code, c.occupation_name),
+                                      ("municipality", c.municipality_code, c.municipality_name)):
+            data.readvertised[dimension] = [(f"{k} {n}", int(a or 0), total) for k, n, a, total in connection.execute(
+                select(code, name, again, func.count()).where(*clauses, code.is_not(None))
+                .group_by(code, name).having(again > 0).order_by(again.desc(), code).limit(TOP_OCCUPATIONS))]
         r = v_crawl_runs.c
         latest = select(r.source, func.max(r.run_id).label("run_id")).group_by(r.source).subquery()
         data.runs = [dict(row) for row in connection.execute(
@@ -314,6 +322,9 @@ def render(data: ReportData, title: str = "munijobs report") -> str:
         [nowrap(e(a["created_at"])), e(a["source"]), e(a["rule"]), f'<span class="alert">{e(a["message"])}</span>']
         for a in data.alerts]) if data.alerts else "<p>No open alerts.</p>"
     coverage = coverage_section(data.coverage) if data.coverage else "<p>No coverage figures.</p>"
+    readvertised = "".join(
+        f"<h3>By {dimension}</h3>" + bar_chart([(label, again, f"{again} of {n}") for label, again, n in rows])
+        for dimension, rows in data.readvertised.items() if rows) or "<p>No re-advertised positions.</p>"
     return page(title, f"""<p class="meta">Generated {e(data.generated_at)} UTC from the munijobs database. Timestamps
 are UTC.</p>
 <h2>Totals</h2>
@@ -328,6 +339,10 @@ are UTC.</p>
 <h2>Coverage of the sources</h2>
 <p>{e(COVERAGE_NOTE)} Of the report's filters only the county and municipality apply here.</p>
 {coverage}
+<h2>Re-advertised positions</h2>
+<p>Ads that advertise a position again after its earlier ad closed (<code>v_ads.readvertised_from_ad_id</code>): a
+sign of a post that is hard to fill.</p>
+{readvertised}
 <h2>Newest ads</h2>
 {newest}
 <h2>Source health</h2>

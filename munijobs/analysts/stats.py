@@ -13,11 +13,17 @@ from munijobs.analysts.views import prepare, v_ads
 
 DIMENSIONS = ("municipality", "county", "occupation", "engagement_type", "week")
 UNKNOWN = "(unknown)"
+COUNTS = ("ads", "active", "readvertised")
+"""The counts of every row: ads, active ads, and ads that re-advertise an earlier ad (v_ads.readvertised_from_ad_id),
+a sign of a post that is hard to fill."""
+READVERTISED_BY = ("municipality", "occupation")
+"""The dimensions whose rows count re-advertised ads too (where hard-to-fill posts show)."""
 
 
 @dataclass
 class Stats:
-    """A table of counts: header and rows (the last two values of a row are ads and active ads)."""
+    """A table of counts: header and rows (a row ends with its ads and active ads, and, by municipality or
+    occupation, its re-advertised ads)."""
 
     by: str
     header: list[str]
@@ -25,7 +31,8 @@ class Stats:
 
     @property
     def total(self) -> int:
-        return sum(row[-2] for row in self.rows)
+        ads = self.header.index("ads")
+        return sum(row[ads] for row in self.rows)
 
 
 def publication_time():
@@ -66,7 +73,8 @@ def stats(engine: Engine, by: str, filters: AdFilters, since: date | None = None
             "week": [publication_day(dialect).label("day")]}[by]
     ads = func.count().label("ads")
     active = func.sum(cast(c.status == "active", Integer)).label("active")
-    query = (select(*keys, ads, active).where(*where(filters, dialect), *period(since, until))
+    readvertised = func.sum(cast(c.readvertised_from_ad_id.is_not(None), Integer)).label("readvertised")
+    query = (select(*keys, ads, active, readvertised).where(*where(filters, dialect), *period(since, until))
              .group_by(*keys))
     with engine.connect() as connection:
         result = [list(row) for row in connection.execute(query)]
@@ -74,25 +82,27 @@ def stats(engine: Engine, by: str, filters: AdFilters, since: date | None = None
         return _weekly(result)
     header = {"municipality": ["municipality_code", "municipality_name"], "county": ["county_code", "county_name"],
               "occupation": ["occupation_code", "occupation_name"], "engagement_type": ["engagement_type"]}[by]
-    rows = [[UNKNOWN if value is None else value for value in row[:-2]] + [row[-2], int(row[-1] or 0)]
+    rows = [[UNKNOWN if value is None else value for value in row[:-3]] + [row[-3], int(row[-2] or 0),
+                                                                            int(row[-1] or 0)]
             for row in result]
-    rows.sort(key=lambda row: (-row[-2], [str(v) for v in row[:-2]]))
-    return Stats(by, [*header, "ads", "active"], rows)
+    rows.sort(key=lambda row: (-row[-3], [str(v) for v in row[:-3]]))
+    if by not in READVERTISED_BY:
+        rows = [row[:-1] for row in rows]
+    return Stats(by, [*header, *(COUNTS if by in READVERTISED_BY else COUNTS[:2])], rows)
 
 
 def _weekly(result: list[list]) -> Stats:
     """Per-day counts summed into ISO weeks (Monday to Sunday, UTC), weeks without ads included."""
-    weeks: dict[date, list[int]] = defaultdict(lambda: [0, 0])
-    for day, ads, active in result:
+    weeks: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for day, *counts in result:
         day = day if isinstance(day, date) else datetime.strptime(day, "%Y-%m-%d").date()
         monday = day - timedelta(days=day.weekday())
-        weeks[monday][0] += ads
-        weeks[monday][1] += int(active or 0)
+        for n, count in enumerate(counts):
+            weeks[monday][n] += int(count or 0)
     rows = []
     if weeks:
         monday, last = min(weeks), max(weeks)
         while monday <= last:
-            ads, active = weeks.get(monday, [0, 0])
-            rows.append([iso_week(monday), monday, ads, active])
+            rows.append([iso_week(monday), monday, *weeks.get(monday, [0, 0, 0])[:2]])
             monday += timedelta(days=7)
-    return Stats("week", ["week", "week_start", "ads", "active"], rows)
+    return Stats("week", ["week", "week_start", *COUNTS[:2]], rows)

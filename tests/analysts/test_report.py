@@ -74,3 +74,26 @@ def test_bad_input(run_without_database, tmp_path):
         result = run_without_database("report", "-o", str(tmp_path / "r.html"), *args)
         assert result.exit_code == 2 and named in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r.html").exists()
+
+
+def test_report_counts_readvertised_positions(ads_engine):
+    from sqlalchemy import text
+
+    assert "No re-advertised positions." in render(collect(ads_engine, AdFilters(), until=date(2026, 1, 31)))
+    with ads_engine.begin() as connection:
+        first, again = connection.execute(text(
+            "SELECT ad_id FROM v_ads WHERE occupation_code = '2223' OR county_code = '50' ORDER BY ad_id")
+        ).scalars().all()[:2]
+        connection.execute(text("UPDATE ads SET readvertised_from_ad_id = :first WHERE id = :again"),
+                           {"first": first, "again": again})
+        code, name = connection.execute(text(
+            "SELECT municipality_code, municipality_name FROM v_ads WHERE ad_id = :again"), {"again": again}).one()
+        there = connection.execute(text("SELECT COUNT(*) FROM v_ads WHERE municipality_code = :code"),
+                                   {"code": code}).scalar_one()
+        occupation = connection.execute(text("SELECT occupation_code FROM v_ads WHERE ad_id = :again"),
+                                        {"again": again}).scalar_one()
+    data = collect(ads_engine, AdFilters(), until=date(2026, 1, 31))
+    assert data.readvertised["municipality"] == [(f"{code} {name}", 1, there)]
+    assert [again for _, again, _ in data.readvertised["occupation"]] == ([1] if occupation else [])
+    html = render(data)
+    assert "Re-advertised positions" in html and "By municipality" in html and "1 of " in html

@@ -11,7 +11,9 @@ from munijobs.analysts.stats import stats
 
 
 def as_dict(result) -> dict:
-    return {tuple(row[:-2]): tuple(row[-2:]) for row in result.rows}
+    """{keys: (ads, active)} of a result."""
+    ads = result.header.index("ads")
+    return {tuple(row[:ads]): tuple(row[ads:ads + 2]) for row in result.rows}
 
 
 def test_by_each_dimension(ads_engine):
@@ -50,3 +52,21 @@ def test_command_bad_input(run_without_database):
                         (["--format", "xlsx"], "'xlsx'"), (["--occupation", "astronaut"], "'astronaut'")):
         result = run_without_database("stats", *args)
         assert result.exit_code == 2 and named in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_readvertised_ads_are_counted_per_municipality_and_occupation(ads_engine):
+    from sqlalchemy import text
+
+    with ads_engine.begin() as connection:
+        first, again = connection.execute(text(
+            "SELECT ad_id FROM v_ads WHERE county_code = '50' ORDER BY ad_id")).scalars().all()[:2]
+        connection.execute(text("UPDATE ads SET readvertised_from_ad_id = :first WHERE id = :again"),
+                           {"first": first, "again": again})
+        code, occupation = connection.execute(text(
+            "SELECT municipality_code, occupation_code FROM v_ads WHERE ad_id = :again"), {"again": again}).one()
+    by_municipality = stats(ads_engine, "municipality", AdFilters())
+    assert by_municipality.header[-3:] == ["ads", "active", "readvertised"]
+    counted = {row[0]: row[-1] for row in by_municipality.rows}
+    assert counted[code] == 1 and sum(counted.values()) == 1
+    by_occupation = {row[0]: row[-1] for row in stats(ads_engine, "occupation", AdFilters()).rows}
+    assert by_occupation[occupation or "(unknown)"] == 1 and sum(by_occupation.values()) == 1
