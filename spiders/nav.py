@@ -733,7 +733,7 @@ class NavSpider(MunijobsSpider):
 
     def progress_note(self) -> str:
         """NAV's part of the periodic progress line: the page, details in flight and waiting, the rate, ETAs."""
-        if not self.pages_read:
+        if not getattr(self, "pages_read", 0):
             return "reading the first feed page"
         parts = [f"page {self.pages_read}: {self.page_done} of {self.page_entries} entries done",
                  f"details {self.details_in_flight} in flight, {max(self.page_waiting - self.details_in_flight, 0)}"

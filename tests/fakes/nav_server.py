@@ -301,12 +301,15 @@ def _handler_for(fake: FakeNav) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             headers = {key.lower(): value for key, value in self.headers.items()}
             status, headers_out, body = fake.answer(parts.path, parse_qs(parts.query, keep_blank_values=True), headers)
-            self.send_response(status)
-            for key, value in headers_out.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                for key, value in headers_out.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except ConnectionError:  # the client gave up waiting (a stopped crawl abandons slow details)
+                self.close_connection = True
 
         def log_message(self, *_: Any) -> None:
             """Quiet: the request log is in FakeNav.log."""
