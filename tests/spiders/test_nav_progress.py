@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import time
@@ -10,9 +11,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from scrapy.settings import Settings
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from scheduler import Runner, load_schedule
 from storage.db import get_engine
 from storage.models import CrawlRun, Posting
 from tests.fakes.nav_server import FakeNav, Scenario, page_item_id
@@ -156,3 +159,34 @@ def test_a_run_killed_mid_page_keeps_its_last_checkpoint(database_url, fake, tmp
     assert result.returncode == 0, result.stderr[-3000:]
     assert set(postings(database_url)) == {_ad_uuid(number) for number in range(ADS)}
     assert not set(detail_hits(fake)) & set(progress["done"])
+
+
+def test_scheduled_runs_with_a_time_limit_make_progress(database_url, fake, tmp_path, caplog):
+    """The scheduler itself (SIGTERM at `time_limit`): each run stores new ads and moves the checkpoint."""
+    fake.scenario.detail_delay = 2.0  # one detail a second with 2 in flight: the page needs 24 s, a run gets 10
+    schedule_file = tmp_path / "munijobs.toml"
+    schedule_file.write_text('[scheduler]\ntimezone = "Europe/Oslo"\n\n[sources.nav]\nevery = "1h"\n'
+                             'time_limit = "10s"\n', encoding="utf-8")
+    python, *rest = crawl_command(fake, **SLOW)  # python -m munijobs crawl nav -s...: the source goes last
+    command = [python, "-m", "munijobs", "crawl", *(option for option in rest if option.startswith("-s"))]
+    settings = Settings()
+    settings.setmodule("munijobs.settings", priority="project")
+    settings.setdict({"CRAWL_COMMAND": command, "CRAWL_KILL_GRACE_SECONDS": 20}, priority="cmdline")
+    engine = get_engine(database_url)
+    runner = Runner(settings, load_schedule(schedule_file), engine, crawl_env(database_url))
+    done_before: set[str] = set()
+    stored_before: set[str] = set()
+    with caplog.at_level(logging.INFO, logger="scheduler"):
+        for _ in range(2):
+            runner.crawl("nav")
+            stored, progress = set(postings(database_url)), state(database_url, "page_progress")
+            assert stored_before < stored, "every limited run stores new ads"
+            assert done_before < set(progress["done"]), "and moves its checkpoint"
+            assert state(database_url, "cursor") == page_item_id(0)
+            stored_before, done_before = stored, set(progress["done"])
+    assert "stopping the crawl" in caplog.text and "did not stop within" not in caplog.text
+    fake.scenario.detail_delay = 0
+    result = crawl(database_url, fake)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert set(postings(database_url)) == {_ad_uuid(number) for number in range(ADS)}
+    assert sum(run.items_new for run in runs(database_url)) == ADS
