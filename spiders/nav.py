@@ -704,8 +704,10 @@ class NavSpider(MunijobsSpider):
         self.name_decisions[name] = self._unsaved_decisions[name] = merged
 
     async def _save_employer_knowledge(self) -> None:
-        """Store the Brønnøysund units and name decisions learnt so far."""
-        if self.resolver.unfound:
+        """Store the Brønnøysund units and name decisions learnt so far (a stopping crawl asks nothing more)."""
+        if self.resolver.unfound and self.stopping.is_set():
+            self.resolver.forget_unfound()
+        elif self.resolver.unfound:
             await self._unfound_believed()
         self.resolver.save()
         save_name_decisions(self.engine, SOURCE, self._unsaved_decisions)
