@@ -192,13 +192,12 @@ class NavSpider(MunijobsSpider):
         self._stop_watch: asyncio.Task[None] | None = None
         self.started_at = time.monotonic()
         self.details_in_flight = 0
-        self.details_answered = 0
         self.page_entries = 0
         self.page_waiting = 0
         self.page_done = 0
         self._answer_times: deque[float] = deque()
         self._stored_samples: deque[tuple[float, int]] = deque()
-        self._feed_span: tuple[datetime, datetime] | None = None
+        self._feed_start: datetime | None = None
         self._page_span: tuple[datetime, datetime] | None = None
 
     async def start(self) -> AsyncIterator[Request]:
@@ -586,7 +585,6 @@ class NavSpider(MunijobsSpider):
                 stop.cancel()
                 self.details_in_flight -= 1
         self.detail_answers += 1
-        self.details_answered += 1
         self._answer_times.append(time.monotonic())
         if response.status in (404, 410):
             return GONE
@@ -721,8 +719,8 @@ class NavSpider(MunijobsSpider):
         self.page_waiting = progress.total - len(progress.done)
         moments = [entry.modified_at for entry in page.entries if entry.modified_at is not None]
         self._page_span = (min(moments), max(moments)) if moments else None
-        if self._feed_span is None and self._page_span is not None:
-            self._feed_span = (self._page_span[0], self._page_span[0])
+        if self._feed_start is None and self._page_span is not None:
+            self._feed_start = self._page_span[0]
 
     def details_per_second(self) -> float | None:
         """Details answered per second over the last RATE_WINDOW_SECONDS (None before the first answer)."""
@@ -765,9 +763,9 @@ class NavSpider(MunijobsSpider):
 
     def _feed_eta(self) -> float | None:
         """Seconds to the feed's tip at this run's pace through feed time; None until a stretch of it is read."""
-        if self._feed_span is None or self._page_span is None:
+        if self._feed_start is None or self._page_span is None:
             return None
-        position, start = self._feed_position(), self._feed_span[0]
+        position, start = self._feed_position(), self._feed_start
         covered = (position - start).total_seconds()
         elapsed = time.monotonic() - self.started_at
         if covered <= 0 or elapsed < 1:
