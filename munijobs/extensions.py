@@ -32,15 +32,20 @@ def rotating_log(log_dir: str, name: str, formatter: logging.Formatter, level: i
 
 
 class ProgressLog(LogStats):
-    """Every LOGSTATS_INTERVAL seconds: pages, items, postings stored, items dropped and errors so far."""
+    """Every LOGSTATS_INTERVAL seconds: pages, items, postings stored, items dropped and errors so far.
+
+    A spider with a `progress_note()` method adds its own part after a semicolon (NAV: the page, details in flight and
+    waiting, the rates and ETAs), so long work shows what it is doing even while few postings are stored yet.
+    """
 
     def log(self, spider) -> None:
         self.calculate_stats()
         get = self.stats.get_value
+        note = getattr(spider, "progress_note", None)
         logger.info("%s: progress: %d pages (%d/min), %d items (%d/min), %d stored, %d dropped, %d errors, "
-                    "%d retries", spider.name, self.pages, self.prate, self.items, self.irate,
+                    "%d retries%s", spider.name, self.pages, self.prate, self.items, self.irate,
                     get("munijobs/stored", 0), get("item_dropped_count", 0), get("log_count/ERROR", 0),
-                    get("retry/count", 0), extra={"spider": spider})
+                    get("retry/count", 0), f"; {note()}" if callable(note) else "", extra={"spider": spider})
 
 
 class SourceLogFile:

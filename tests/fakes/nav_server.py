@@ -78,6 +78,8 @@ class Scenario:
     """Fault mode: top-level keys of a feedentry answer replaced per ad uuid (DELETE removes the key)."""
     next_id_overrides: dict[str, str] = field(default_factory=dict)
     """Fault mode: `next_id` of a page (by page id) replaced, e.g. to point back to an earlier page (a loop)."""
+    detail_delay: float = 0.0
+    """Seconds every feedentry (detail) answer waits, like NAV's detail calls of 13-30 s (the feed pages do not)."""
 
     @classmethod
     def from_files(cls, directory: Path = FIXTURES, **overrides: Any) -> Scenario:
@@ -198,6 +200,8 @@ class FakeNav:
         if path.startswith(BRREG_PREFIX + "/"):
             return self._brreg(path.removeprefix(BRREG_PREFIX + "/"))
         if path.startswith("/api/v1/"):
+            if self.scenario.detail_delay and path.startswith("/api/v1/feedentry/"):
+                time.sleep(self.scenario.detail_delay)
             token = headers.get("authorization", "").partition(" ")[2]
             if token not in self.scenario.tokens:
                 return 401, {"Content-Type": "text/plain"}, b"Unauthorized"
@@ -297,12 +301,15 @@ def _handler_for(fake: FakeNav) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             headers = {key.lower(): value for key, value in self.headers.items()}
             status, headers_out, body = fake.answer(parts.path, parse_qs(parts.query, keep_blank_values=True), headers)
-            self.send_response(status)
-            for key, value in headers_out.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                for key, value in headers_out.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except ConnectionError:  # the client gave up waiting (a stopped crawl abandons slow details)
+                self.close_connection = True
 
         def log_message(self, *_: Any) -> None:
             """Quiet: the request log is in FakeNav.log."""
@@ -315,8 +322,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--page-size", type=int, default=4)
+    parser.add_argument("--detail-delay-ms", type=int, default=0, help="answer every detail this many ms late")
     args = parser.parse_args()
-    fake = FakeNav(Scenario.from_files(page_size=args.page_size), args.host, args.port)
+    scenario = Scenario.from_files(page_size=args.page_size, detail_delay=args.detail_delay_ms / 1000)
+    fake = FakeNav(scenario, args.host, args.port)
     print(f"NAV_FEED_URL={fake.base_url} NAV_FEED_LOOKBACK_DAYS=36500 BRREG_API_URL={fake.brreg_url}", flush=True)
     try:
         fake.httpd.serve_forever()
