@@ -78,4 +78,4 @@ def test_an_unsupported_database_is_a_usage_error(tmp_path):
 def test_the_cli_finds_its_spiders_outside_the_checkout(tmp_path):
     result = run_cli("crawl", "no-such-source", env={"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}, cwd=tmp_path)
     assert result.returncode == 2
-    assert "known sources: nav" in result.stderr
+    assert "known sources: jobbnorge, nav" in result.stderr
