@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,14 +88,9 @@ class FakeJobbnorge(FakeNav):
     def answer(self, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> tuple[int, dict, bytes]:
         """Status, headers and body for a GET."""
         target = path + ("?" + urlencode({k: v[0] for k, v in query.items()}) if query else "")
-        with self.lock:
-            self.hits[target] += 1
-            self.log.append((time.monotonic(), target, headers))
-        fault = self._fault(target)
-        if fault is not None:
-            if fault.stall:
-                time.sleep(fault.stall)
-            return fault.status, fault.headers, fault.body
+        faulty = self._record(target, headers)
+        if faulty is not None:
+            return faulty
         json_type = {"Content-Type": "application/json; charset=utf-8"}
         if path == "/robots.txt":
             return 200, {"Content-Type": "text/plain"}, ROBOTS

@@ -175,20 +175,27 @@ class FakeNav:
                     return fault
         return None
 
+    def _record(self, target: str, headers: dict[str, str]) -> tuple[int, dict, bytes] | None:
+        """Count and log a request; the answer of a fault set for it (after its stall), else None."""
+        with self.lock:
+            self.hits[target] += 1
+            self.log.append((time.monotonic(), target, headers))
+        fault = self._fault(target)
+        if fault is None:
+            return None
+        if fault.stall:
+            time.sleep(fault.stall)
+        return fault.status, fault.headers, fault.body
+
     def answer(self, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> tuple[int, dict, bytes]:
         """Status, headers and body for a GET. Paths may also be prefixed with /nav (feed) or /brreg (register)."""
         if path.startswith("/nav/"):
             path = path.removeprefix("/nav")
         elif path.startswith("/brreg/"):
             path = BRREG_PREFIX + path.removeprefix("/brreg")
-        with self.lock:
-            self.hits[path] += 1
-            self.log.append((time.monotonic(), path, headers))
-        fault = self._fault(path)
-        if fault is not None:
-            if fault.stall:
-                time.sleep(fault.stall)
-            return fault.status, fault.headers, fault.body
+        faulty = self._record(path, headers)
+        if faulty is not None:
+            return faulty
         if path == "/robots.txt":
             return 200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow:\n"
         if path == "/api/publicToken":
