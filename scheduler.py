@@ -232,10 +232,20 @@ def find_run(engine: Engine, source: str, pid: int, since: datetime) -> CrawlRun
             CrawlRun.started_at >= since - timedelta(seconds=5)).order_by(CrawlRun.id.desc()).limit(1)).first()
 
 
-def note_on_run(engine: Engine, run_id: int, note: str) -> None:
-    """Prefix a finished run's message with what the scheduler did to it."""
+def note_on_run(engine: Engine, run_id: int, note: str, time_limited: bool = False) -> None:
+    """Prefix a finished run's message with what the scheduler did to it.
+
+    A run stopped at its time limit that failed only for being stopped (no error of its own) and yielded postings
+    made progress: it kept what it stored and the next run goes on from its checkpoint, so it is `partial`, not
+    `failed` (a first NAV run takes many limited runs, which must not raise the 3-failures alert).
+    """
     with session_scope(engine) as session:
         run = session.get(CrawlRun, run_id)
+        stopped_only = (run.status == RunStatus.FAILED and run.message is None
+                        and (run.stats or {}).get("finish_reason") == "shutdown")
+        if time_limited and stopped_only and run.items_seen:
+            run.status = str(RunStatus.PARTIAL)
+            note += ", after progress (the next run goes on from its checkpoint)"
         run.message = f"{note}; {run.message}" if run.message else note
 
 
@@ -316,7 +326,8 @@ class Runner:
             fail_run(self.engine, run.id, f"stopped by the scheduler at {stopped}" if stopped
                      else f"the crawl process exited with code {code} without recording its outcome")
         elif stopped:
-            note_on_run(self.engine, run.id, f"stopped by the scheduler at {stopped}")
+            note_on_run(self.engine, run.id, f"stopped by the scheduler at {stopped}",
+                        time_limited=stopped != "shutdown")
         run = get_run(self.engine, run.id)
         log = logger.error if run.status == RunStatus.FAILED else logger.info
         log("%s: run %s %s after %.1f s (exit %s): seen %d, new %d, updated %d, closed %d, errors %d%s", source, run.id,

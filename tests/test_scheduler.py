@@ -18,12 +18,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from scrapy.settings import Settings
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from munijobs.constants import RunStatus
 from scheduler import JobSpec, Outcome, Runner, ScheduleError, build_scheduler, load_schedule, parse_duration, run_once
 from storage.db import get_engine, session_scope, upgrade
 from storage.locks import acquire
-from storage.models import CrawlRun
+from storage.models import Alert, CrawlRun
 from storage.state import get_state
 from tests.conftest import fresh_postgres_database
 
@@ -178,13 +179,29 @@ def test_crash_is_recorded_as_failed(make_runner, db):
     assert run.status == RunStatus.FAILED and "exited with code 2 without recording its outcome" in run.message
 
 
-def test_time_limit_stops_the_crawl(make_runner, db):
+@pytest.mark.parametrize(("items", "status"), [("0", RunStatus.FAILED), ("5", RunStatus.PARTIAL)])
+def test_time_limit_stops_the_crawl(make_runner, db, items, status):
+    """A run stopped at its time limit is partial when it got postings (the next one goes on), else failed."""
     _, engine = db
-    runner = make_runner({"nav": 'every = "1h"\ntime_limit = "0.5s"'}, FAKE_CRAWL_SECONDS="60")
-    assert runner.crawl("nav") == Outcome.FAILED
+    runner = make_runner({"nav": 'every = "1h"\ntime_limit = "0.5s"'}, FAKE_CRAWL_SECONDS="60",
+                         FAKE_CRAWL_ITEMS=items)
+    assert runner.crawl("nav") == status
     [run] = runs(engine)
-    assert run.status == RunStatus.FAILED and run.finished_at is not None
+    assert run.status == status and run.finished_at is not None
     assert run.message.startswith("stopped by the scheduler at the time limit of 0.5 s")
+    assert ("after progress" in run.message) == (status == RunStatus.PARTIAL)
+
+
+@pytest.mark.parametrize(("items", "status", "alerts"), [("5", RunStatus.PARTIAL, []), ("0", RunStatus.FAILED,
+                                                                                    ["failing"])])
+def test_only_time_limited_runs_without_progress_raise_the_failing_alert(make_runner, db, items, status, alerts):
+    """A first NAV run spans many limited runs: while they yield postings, that is no failure."""
+    _, engine = db
+    runner = make_runner({"nav": 'every = "1h"\ntime_limit = "0.3s"'}, FAKE_CRAWL_SECONDS="60",
+                         FAKE_CRAWL_ITEMS=items)
+    assert [runner.crawl("nav") for _ in range(3)] == [status] * 3
+    with Session(engine) as session:
+        assert session.scalars(select(Alert.rule).where(Alert.rule == "failing")).all() == alerts
 
 
 @pytest.mark.parametrize(("seconds", "on_term", "status", "message"), [
