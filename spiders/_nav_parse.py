@@ -84,7 +84,7 @@ class AdDetail:
     modified_at: datetime | None
     content: dict[str, Any] | None
     answer: Any = field(default=None, repr=False, compare=False)
-    """The whole answer as parsed JSON, for the quarantine (see `redacted_answer`)."""
+    """The whole answer as parsed JSON, for the quarantine (storage.quarantine.raw_json drops its contact list)."""
 
     @property
     def is_masked(self) -> bool:
@@ -204,14 +204,6 @@ def parse_detail(body: bytes, url: str) -> AdDetail:
         content=content if isinstance(content, dict) and content else None,
         answer=data,
     )
-
-
-def redacted_answer(answer: Any) -> Any:
-    """A feedentry answer without its contact list (personal data is never kept, not even in the quarantine)."""
-    if not isinstance(answer, dict) or not isinstance(answer.get("ad_content"), dict):
-        return answer
-    content = {key: value for key, value in answer["ad_content"].items() if key != "contactList"}
-    return {**answer, "ad_content": content}
 
 
 def _blank_to_none(value: Any) -> str | None:

@@ -71,7 +71,6 @@ from spiders._nav_parse import (
     parse_detail,
     parse_feed_page,
     posting_from_detail,
-    redacted_answer,
 )
 from storage.employers import AMBIGUOUS, NameDecision, load_name_decisions, merge_decision, save_name_decisions
 from storage.postings import source_versions, stored_expiry
@@ -637,7 +636,7 @@ class NavSpider(MunijobsSpider):
             return await self._posting(entry, detail)
         except Exception as exc:
             self.logger.exception("nav: ad %s could not be mapped", entry.uuid)
-            self._quarantine(entry.uuid, redacted_answer(detail.answer), exc)
+            self._quarantine(entry.uuid, detail.answer, exc)
             return None
 
     async def _posting(self, entry: FeedEntry, detail: AdDetail) -> JobPosting | None:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
+from munijobs.items import ContactPerson
 from munijobs.normalise.privacy import mask_personal_data
 from storage.db import session_scope, upsert
 from storage.models import Quarantine
@@ -29,22 +30,49 @@ def storable_text(text: str) -> str:
     return text.replace("\x00", "").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _masked(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_personal_data(value)
+CONTACT_LISTS = ("contacts", "contactList")
+"""Keys under which the sources (Jobbnorge, NAV) and JobPosting list contact persons: dropped from raw JSON."""
+PHONE_KEYS = ("phone", "mobile", "phoneNumber", "mobilePhone")
+
+
+def _contacts_in(value: Any) -> list[ContactPerson]:
+    """Every contact person listed anywhere in a JSON-like value (to mask them wherever the text names them)."""
+    found: list[ContactPerson] = []
     if isinstance(value, dict):
-        return {key: _masked(item) for key, item in value.items()}
+        for key, item in value.items():
+            if key in CONTACT_LISTS and isinstance(item, list):
+                found += [ContactPerson(name=_text(p.get("name")), email=_text(p.get("email")),
+                                        phone=next((_text(p[k]) for k in PHONE_KEYS if _text(p.get(k))), None))
+                          for p in item if isinstance(p, dict)]
+            else:
+                found += _contacts_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found += _contacts_in(item)
+    return found
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _masked(value: Any, contacts: list[ContactPerson]) -> Any:
+    if isinstance(value, str):
+        return mask_personal_data(value, contacts)
+    if isinstance(value, dict):
+        return {key: _masked(item, contacts) for key, item in value.items() if key not in CONTACT_LISTS}
     if isinstance(value, (list, tuple)):
-        return [_masked(item) for item in value]
+        return [_masked(item, contacts) for item in value]
     return value
 
 
 def raw_json(value: Any) -> str:
-    """JSON text of an answer or an item (dataclasses as dicts, odd values as text), ASCII-escaped, e-mail
-    addresses and phone numbers masked. The caller drops contact lists first."""
+    """JSON text of an answer or an item (dataclasses as dicts, odd values as text), ASCII-escaped, without its
+    contact lists; the persons they list, e-mail addresses and phone numbers masked wherever the text has them."""
     if is_dataclass(value) and not isinstance(value, type):
         value = asdict(value)
-    return json.dumps(_masked(value), ensure_ascii=True, default=str, sort_keys=True).replace("\\u0000", "")
+    masked = _masked(value, _contacts_in(value))
+    return json.dumps(masked, ensure_ascii=True, default=str, sort_keys=True).replace("\\u0000", "")
 
 
 def quarantine_in(session: Session, source: str, source_ad_id: str, raw: str | None, error: str,

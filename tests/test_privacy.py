@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from munijobs.cli import cli
 from munijobs.items import JobPosting
 from storage.db import alembic_config, get_engine, upgrade
-from storage.models import Posting, PostingChange, PostingRaw
+from storage.models import Posting, PostingChange, PostingRaw, Quarantine
 from storage.postings import store_batch
 from storage.renormalise import renormalise_postings
 from tests.fakes.nav_server import FIXTURES, FakeNav, Scenario
@@ -175,3 +175,23 @@ def test_db_upgrade_masks_what_is_stored_without_history(engine, monkeypatch):
         posting = session.scalars(select(Posting)).one()
     assert "avdelingsleder [navn], tlf. [telefon]" in posting.description_text
     assert "Kontakt: [navn], mob: [telefon]" in posting.description_text
+
+
+def test_db_upgrade_cleans_quarantine_rows_written_before_contact_lists_were_dropped(engine):
+    """A quarantined item of an older munijobs kept its `contacts` and a surname alone in its text."""
+    old_raw = json.dumps({"source": "nav", "title": "Lærer", "contacts": [
+        {"name": "Geir Arne Moholt", "phone": "[telefon]", "email": "[e-post]", "title": "Rektor"}],
+        "description_text": "Spørsmål? Ring [navn] eller send Moholt en melding."}, ensure_ascii=True)
+    with engine.begin() as connection:
+        connection.execute(Quarantine.__table__.insert().values(
+            source="nav", source_ad_id="old-q", raw=old_raw, error="a pipeline step raised",
+            quarantined_at=datetime(2026, 11, 1, tzinfo=UTC)))
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0010-1")  # to before the cleaning migration, then up again
+    upgrade(engine)
+
+    with Session(engine) as session:
+        raw = json.loads(session.scalars(select(Quarantine.raw)).one())
+    assert "contacts" not in raw and raw["title"] == "Lærer"
+    assert "Moholt" not in json.dumps(raw, ensure_ascii=False) and raw["description_text"].startswith("Spørsmål?")

@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from munijobs.constants import RunStatus
-from munijobs.items import JobPosting, OccupationCode, StateCheckpoint, WorkLocation
+from munijobs.items import ContactPerson, JobPosting, OccupationCode, StateCheckpoint, WorkLocation
 from storage.db import get_engine
 from storage.models import CrawlRun, Posting
 from storage.models import WorkLocation as WorkLocationRow
@@ -120,6 +120,24 @@ def test_unstorable_and_failing_postings_are_quarantined_not_dropped(database_ur
     again.close()
     assert "untitled" in stored(database_url)
     assert set(quarantined_counts(engine)) == {"nav"} and quarantined_counts(engine)["nav"] == 2
+
+
+def test_a_quarantined_posting_keeps_no_contact_person(database_url):
+    """The raw JSON loses the contact list, and the persons it names are masked in every text, surnames alone too."""
+    run = Pipelines(database_url)
+    broken = posting("broken", description_html="<p>Spørsmål? Ring Ingrid Haugland på 481 23 456, eller send"
+                                                 " Haugland en e-post: ingrid.haugland@trondheim.kommune.no</p>",
+                     contacts=[ContactPerson(name="Ingrid Haugland", title="Enhetsleder", phone="+47 48123456",
+                                             email="ingrid.haugland@trondheim.kommune.no")])
+    broken.work_locations = [{"municipality": "TRONDHEIM"}]  # a pipeline step raises on it
+    run.feed(broken)
+    run.close()
+    (row,) = quarantined(get_engine(database_url))
+    raw = json.loads(row.raw)
+    assert "contacts" not in raw and raw["title"] == "Sykepleier broken"
+    text = json.dumps(raw, ensure_ascii=False)
+    for trace in ("Ingrid", "Haugland", "481 23 456", "48123456", "ingrid.haugland"):
+        assert trace not in text, trace
 
 
 def test_renormalise_coerces_like_the_crawl(database_url):

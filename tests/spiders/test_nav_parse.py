@@ -21,8 +21,8 @@ from spiders._nav_parse import (
     parse_detail,
     parse_feed_page,
     posting_from_detail,
-    redacted_answer,
 )
+from storage.quarantine import raw_json
 from tests.fakes.nav_server import FIXTURES
 from tests.spiders.nav_harness import CONTACT_TRACES, ad
 
@@ -225,9 +225,12 @@ def test_feed_entries_close_only_when_inactive_or_masked():
 
 def test_odd_shapes_map_without_raising_and_contacts_never_reach_the_quarantine():
     content = {"title": "Lærer", "employer": "Leka kommune", "workLocations": 7, "categoryList": {"code": 1},
-               "positioncount": ["2"], "published": 20261001, "contactList": [{"name": "Kari Kontaktperson"}]}
+               "positioncount": ["2"], "published": 20261001, "contactList": [{"name": "Kari Haugland"}]}
     posting = posting_from_detail(_detail({"status": "ACTIVE", "ad_content": content}))
     assert posting.title == "Lærer" and posting.employer_name is None and posting.work_locations == []
     assert posting.occupations == [] and posting.positions_raw is None and posting.published_at is None
-    redacted = redacted_answer({"uuid": "x", "ad_content": content})
-    assert "contactList" not in redacted["ad_content"] and redacted["ad_content"]["title"] == "Lærer"
+    content["description"] = "<p>Spørsmål? Ring Kari Haugland eller Haugland sin vakttelefon 41 23 45 67</p>"
+    raw = json.loads(raw_json({"uuid": "x", "ad_content": content}))
+    assert "contactList" not in raw["ad_content"] and raw["ad_content"]["title"] == "Lærer"
+    assert "Haugland" not in json.dumps(raw, ensure_ascii=False)
+    assert "41 23" not in raw["ad_content"]["description"]
