@@ -148,6 +148,7 @@ def crawl_one(source: str, settings) -> int:
     from sqlalchemy.exc import DBAPIError
     from twisted.internet import task
 
+    from munijobs.extensions import quiet_framework_chatter
     from munijobs.health import evaluate_run
     from storage.db import ensure_source
     from storage.locks import acquire
@@ -164,6 +165,7 @@ def crawl_one(source: str, settings) -> int:
         run_id = start_run(engine, source)
         lease.attach_run(run_id)
         settings.set("MUNIJOBS_RUN_ID", run_id, priority="cmdline")
+        quiet_framework_chatter(settings.get("LOG_LEVEL"))
         process = CrawlerProcess(settings)
         crawler = process.create_crawler(source)
         process.crawl(crawler)

@@ -15,6 +15,26 @@ LOG_FILE_BACKUPS = 5
 logger = logging.getLogger(__name__)
 
 
+FRAMEWORK_CHATTER = ("scrapy.utils.log", "scrapy.addons", "scrapy.middleware", "scrapy.crawler",
+                     "scrapy.statscollectors")
+"""Scrapy loggers that list versions, components, settings and the stats dump at every start and end (about 120
+lines a crawl); the run's stats are kept in crawl_runs.stats."""
+
+
+def _warnings_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+def quiet_framework_chatter(level: str) -> None:
+    """At LOG_LEVEL INFO, leave Scrapy's start-up listings and stats dump out (their warnings still show); DEBUG
+    keeps them. A filter, not a level: Scrapy's logging set-up resets the levels of its loggers."""
+    if logging.getLevelName(level) == logging.INFO:
+        for name in FRAMEWORK_CHATTER:
+            chatter = logging.getLogger(name)
+            if _warnings_only not in chatter.filters:
+                chatter.addFilter(_warnings_only)
+
+
 def rotating_log(log_dir: str, name: str, formatter: logging.Formatter, level: int | str = logging.INFO
                  ) -> RotatingFileHandler:
     """Attach LOG_DIR/<name>.log (rotating) to the root logger, once per path; returns its handler."""

@@ -232,3 +232,13 @@ def test_brreg_outage_keeps_undecided_ads_for_the_next_run(database_url, fake):
     assert last_run(database_url).status == RunStatus.OK
     assert postings(database_url)[ad("trd-1")].employer_scope_method == "brreg"
     assert state(database_url, "pending_details") == []
+
+
+@pytest.mark.parametrize(("level", "chatter"), [("INFO", False), ("DEBUG", True)])
+def test_the_default_log_shows_munijobs_lines_not_scrapys_listings(database_url, fake, level, chatter):
+    """At INFO an operator sees the run's own lines; Scrapy's version, component and stats listings only at DEBUG."""
+    result = crawl(database_url, fake, LOG_LEVEL=level)
+    ok(result)
+    assert "nav: crawl run 1 ok: seen" in result.stderr and "nav: finished" in result.stderr
+    for listing in ("Overridden settings", "Enabled downloader middlewares", "Dumping Scrapy stats"):
+        assert (listing in result.stderr) == chatter, listing
