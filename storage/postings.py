@@ -8,7 +8,9 @@
 * an unchanged posting only gets `last_seen_at` / `last_run_id` bumped: no history, no content write;
 * a status-only event (`has_content=False`) closes a stored posting and keeps its content.
 
-Columns an upsert overwrites: every content column. Columns it never overwrites: `id`, `ad_id`, `first_seen_at`.
+Columns a new posting's insert overwrites (when one was stored meanwhile): every content column; an update writes the
+content columns that differ from the stored ones (as history text), and the work locations only when they changed.
+Columns the store path never overwrites: `id`, `ad_id`, `first_seen_at`.
 """
 
 from __future__ import annotations
@@ -35,9 +37,8 @@ BOOKKEEPING = frozenset({"id", "source", "source_ad_id", "ad_id", "first_seen_at
 CONTENT_COLUMNS = tuple(c.name for c in Posting.__table__.columns if c.name not in BOOKKEEPING)
 """Posting columns filled from an item."""
 UNTRACKED = frozenset({"normalise_notes", "extra", "occupations", "source_modified_at"})
-HISTORY_COLUMNS = tuple(c for c in CONTENT_COLUMNS if c not in UNTRACKED)
-HISTORY_FIELDS = (*HISTORY_COLUMNS, "work_locations")
-"""Fields whose changes are written to posting_changes (v_ad_history)."""
+HISTORY_COLUMNS = frozenset(CONTENT_COLUMNS) - UNTRACKED
+"""Content columns whose changes are written to posting_changes (v_ad_history), as are those of work_locations."""
 LOCATION_FIELDS = tuple(f.name for f in fields(WorkLocationItem))
 OCCUPATION_FIELDS = tuple(f.name for f in fields(OccupationCode))
 
@@ -126,9 +127,9 @@ def _stored(connection, keys: Iterable[tuple[str, str]], lock: bool = False) -> 
     return stored
 
 
-def _stored_history_values(connection, posting_ids: Sequence[int]) -> dict[int, tuple]:
-    """The history fields (HISTORY_COLUMNS) of these postings as stored, as tuples by posting id."""
-    columns = [POSTINGS.c[name] for name in HISTORY_COLUMNS]
+def _stored_content(connection, posting_ids: Sequence[int]) -> dict[int, tuple]:
+    """The CONTENT_COLUMNS of these postings as stored, as tuples by posting id."""
+    columns = [POSTINGS.c[name] for name in CONTENT_COLUMNS]
     result = {}
     for start in range(0, len(posting_ids), 500):
         query = select(POSTINGS.c.id, *columns).where(POSTINGS.c.id.in_(posting_ids[start:start + 500]))
@@ -147,16 +148,45 @@ def _stored_locations(connection, posting_ids: Sequence[int]) -> dict[int, list[
     return result
 
 
-def _changes(old: Sequence, new: Sequence) -> list[tuple[str, Any, Any]]:
-    """(field, old text, new text) of the HISTORY_FIELDS whose value differs between these two tuples."""
-    changed = []
-    for name, before, after in zip(HISTORY_FIELDS, old, new, strict=True):
-        if before == after and type(before) is type(after):
-            continue
-        before, after = as_text(before), as_text(after)
-        if before != after:
-            changed.append((name, before, after))
-    return changed
+def _differs(before: Any, after: Any) -> tuple[str | None, str | None] | None:
+    """(old text, new text) when two values of a field differ as history text, else None."""
+    if before == after and type(before) is type(after):
+        return None
+    before, after = as_text(before), as_text(after)
+    return None if before == after else (before, after)
+
+
+@dataclass
+class _Difference:
+    """What changed postings changed, against their stored rows."""
+
+    history: list[tuple[int, str, str | None, str | None]]
+    columns: dict[int, tuple[str, ...]]
+    """The content columns that differ, by posting id (the only ones written)."""
+    same_locations: set[int]
+    """Postings whose work locations are as stored (not rewritten)."""
+
+
+def _difference(connection, changed: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]) -> _Difference:
+    """Changed postings' new values and locations against their stored ones (read for them alone, two queries)."""
+    ids = list(changed)
+    stored, stored_locations = _stored_content(connection, ids), _stored_locations(connection, ids)
+    difference = _Difference([], {}, set())
+    for posting_id, (values, locations) in changed.items():
+        columns = []
+        for name, before in zip(CONTENT_COLUMNS, stored[posting_id], strict=True):
+            texts = _differs(before, values[name])
+            if texts is not None:
+                columns.append(name)
+                if name in HISTORY_COLUMNS:
+                    difference.history.append((posting_id, name, *texts))
+        texts = _differs(stored_locations[posting_id], locations)
+        if texts is None:
+            difference.same_locations.add(posting_id)
+        else:
+            difference.history.append((posting_id, "work_locations", *texts))
+        difference.columns[posting_id] = tuple(columns)
+    return difference
 
 
 def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | None = None,
@@ -175,7 +205,7 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
     connection = session.connection()
     stored = _stored(connection, batch, lock=not seen)
 
-    new_rows, changed_rows, history, touched, markers = [], [], [], [], []
+    new_rows, history, touched, markers = [], [], [], []
     changed: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
     locations: dict[tuple[str, str], list[dict[str, Any]]] = {}
     html: dict[tuple[str, str], str | None] = {}
@@ -206,18 +236,19 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
         else:
             result.updated += 1
             changed[old.id] = (values, locs)
-            last_seen, last_run = (now, run_id) if seen else (old.last_seen_at, old.last_run_id)
-            changed_rows.append({"_id": old.id, "last_seen_at": last_seen, "last_run_id": last_run, **values})
         locations[key] = locs
         html[key] = item.description_html
 
-    changes, same_locations = _history(connection, changed) if changed else ([], set())
-    history.extend(changes)
     ids = _insert_rows(session, new_rows) if new_rows else {}
     if new_rows:
         _create_ads(session, now)
-    if changed_rows:
-        connection.execute(_UPDATE_CONTENT, changed_rows)
+    same_locations = set()
+    if changed:
+        difference = _difference(connection, changed)
+        history.extend(difference.history)
+        same_locations = difference.same_locations
+        _update_changed(connection, changed, difference.columns,
+                        {"last_seen_at": now, "last_run_id": run_id} if seen else {})
         ids.update({key: stored[key].id for key in locations if key in stored})
     if ids:
         _replace_locations(connection, {key: pid for key, pid in ids.items() if pid not in same_locations}, locations)
@@ -237,26 +268,17 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
     return result
 
 
-_UPDATE_CONTENT = (update(POSTINGS).where(POSTINGS.c.id == bindparam("_id"))
-                   .values({name: bindparam(name) for name in (*CONTENT_COLUMNS, "content_hash", "last_seen_at",
-                                                                 "last_run_id")}))
-"""A changed posting's content written over its row (by id: the store path read it in this transaction)."""
-
-
-def _history(connection, changed: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]) -> tuple[list[tuple],
-                                                                                                   set[int]]:
-    """The history rows of changed postings, their stored values (read for them alone) against the new ones; and
-    the ids of those whose work locations are as stored."""
-    ids = list(changed)
-    old_values, old_locations = _stored_history_values(connection, ids), _stored_locations(connection, ids)
-    history, same_locations = [], set()
-    for posting_id, (values, locs) in changed.items():
-        old = (*old_values[posting_id], old_locations[posting_id])
-        new = (*(values[name] for name in HISTORY_COLUMNS), locs)
-        history.extend((posting_id, *change) for change in _changes(old, new))
-        if old_locations[posting_id] == locs:
-            same_locations.add(posting_id)
-    return history, same_locations
+def _update_changed(connection, changed: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]],
+                    columns: dict[int, tuple[str, ...]], seen: dict[str, Any]) -> None:
+    """Write changed postings' differing columns and content hash (and `seen`) by id: an executemany per set of
+    columns."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for posting_id, (values, _) in changed.items():
+        names = (*columns[posting_id], "content_hash")
+        by_columns.setdefault(names, []).append({"_id": posting_id, **seen, **{name: values[name] for name in names}})
+    for names, rows in by_columns.items():
+        connection.execute(update(POSTINGS).where(POSTINGS.c.id == bindparam("_id"))
+                           .values({name: bindparam(name) for name in (*names, *seen)}), rows)
 
 
 def _replace_locations(connection, ids: dict[tuple[str, str], int],
