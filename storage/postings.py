@@ -8,7 +8,9 @@
 * an unchanged posting only gets `last_seen_at` / `last_run_id` bumped: no history, no content write;
 * a status-only event (`has_content=False`) closes a stored posting and keeps its content.
 
-Columns an upsert overwrites: every content column. Columns it never overwrites: `id`, `ad_id`, `first_seen_at`.
+Columns a new posting's insert overwrites (when one was stored meanwhile): every content column; an update writes the
+content columns that differ from the stored ones (as history text), and the work locations only when they changed.
+Columns the store path never overwrites: `id`, `ad_id`, `first_seen_at`.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ BOOKKEEPING = frozenset({"id", "source", "source_ad_id", "ad_id", "first_seen_at
 CONTENT_COLUMNS = tuple(c.name for c in Posting.__table__.columns if c.name not in BOOKKEEPING)
 """Posting columns filled from an item."""
 UNTRACKED = frozenset({"normalise_notes", "extra", "occupations", "source_modified_at"})
-HISTORY_FIELDS = (*tuple(c for c in CONTENT_COLUMNS if c not in UNTRACKED), "work_locations")
-"""Fields whose changes are written to posting_changes (v_ad_history)."""
+HISTORY_COLUMNS = frozenset(CONTENT_COLUMNS) - UNTRACKED
+"""Content columns whose changes are written to posting_changes (v_ad_history), as are those of work_locations."""
 LOCATION_FIELDS = tuple(f.name for f in fields(WorkLocationItem))
 OCCUPATION_FIELDS = tuple(f.name for f in fields(OccupationCode))
 
@@ -54,8 +56,8 @@ class BatchResult:
 
 def as_text(value: Any) -> str | None:
     """A value as history text: dates ISO, timestamps in UTC, whole floats without '.0', structures as JSON."""
-    if value is None:
-        return None
+    if value is None or type(value) is str:
+        return value
     if isinstance(value, datetime):
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return value.isoformat()
@@ -113,50 +115,78 @@ def _by_source(keys: Iterable[tuple[str, str]]) -> Iterator[tuple[str, list[str]
             yield source, ids[start:start + 500]
 
 
-def _stored(session: Session, keys: Iterable[tuple[str, str]], lock: bool = False) -> dict[tuple[str, str], Row]:
+def _stored(connection, keys: Iterable[tuple[str, str]], lock: bool = False) -> dict[tuple[str, str], Row]:
     """The stored state (_STATE columns) of these postings, by key; `lock` locks the rows (PostgreSQL)."""
     stored = {}
     for source, ids in _by_source(keys):
-        query = (select(POSTINGS.c.source, POSTINGS.c.source_ad_id, *(POSTINGS.c[name] for name in _STATE))
+        query = (select(POSTINGS.c.source_ad_id, *(POSTINGS.c[name] for name in _STATE))
                  .where(POSTINGS.c.source == source, POSTINGS.c.source_ad_id.in_(ids)))
-        if lock and session.get_bind().dialect.name == "postgresql":
+        if lock and connection.dialect.name == "postgresql":
             query = query.with_for_update()
-        stored.update({(row.source, row.source_ad_id): row for row in session.execute(query)})
+        stored.update({(source, row.source_ad_id): row for row in connection.execute(query)})
     return stored
 
 
-def _stored_history_values(session: Session, posting_ids: Sequence[int]) -> dict[int, Row]:
-    """The history fields of these postings as stored, by posting id."""
-    columns = [POSTINGS.c[name] for name in HISTORY_FIELDS if name != "work_locations"]
+def _stored_content(connection, posting_ids: Sequence[int]) -> dict[int, tuple]:
+    """The CONTENT_COLUMNS of these postings as stored, as tuples by posting id."""
+    columns = [POSTINGS.c[name] for name in CONTENT_COLUMNS]
     result = {}
     for start in range(0, len(posting_ids), 500):
         query = select(POSTINGS.c.id, *columns).where(POSTINGS.c.id.in_(posting_ids[start:start + 500]))
-        result.update({row.id: row for row in session.execute(query)})
+        result.update({row[0]: tuple(row[1:]) for row in connection.execute(query)})
     return result
 
 
-def _stored_locations(session: Session, posting_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+def _stored_locations(connection, posting_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     result: dict[int, list[dict[str, Any]]] = {pid: [] for pid in posting_ids}
     table = WorkLocation.__table__
     for start in range(0, len(posting_ids), 500):
         query = (select(table.c.posting_id, *(table.c[name] for name in LOCATION_FIELDS))
                  .where(table.c.posting_id.in_(posting_ids[start:start + 500])).order_by(table.c.position))
-        for row in session.execute(query):
-            result[row.posting_id].append({name: row._mapping[name] for name in LOCATION_FIELDS})
+        for posting_id, *values in connection.execute(query):
+            result[posting_id].append(dict(zip(LOCATION_FIELDS, values, strict=True)))
     return result
 
 
-def _changes(old: Row, new_values: dict[str, Any], old_locations, new_locations) -> list[tuple[str, Any, Any]]:
-    changed = []
-    for name in HISTORY_FIELDS:
-        before, after = (old_locations, new_locations) if name == "work_locations" else (old._mapping[name],
-                                                                                         new_values[name])
-        if before == after and type(before) is type(after):
-            continue
-        before, after = as_text(before), as_text(after)
-        if before != after:
-            changed.append((name, before, after))
-    return changed
+def _differs(before: Any, after: Any) -> tuple[str | None, str | None] | None:
+    """(old text, new text) when two values of a field differ as history text, else None."""
+    if before == after and type(before) is type(after):
+        return None
+    before, after = as_text(before), as_text(after)
+    return None if before == after else (before, after)
+
+
+@dataclass
+class _Difference:
+    """What changed postings changed, against their stored rows."""
+
+    history: list[tuple[int, str, str | None, str | None]]
+    columns: dict[int, tuple[str, ...]]
+    """The content columns that differ, by posting id (the only ones written)."""
+    same_locations: set[int]
+    """Postings whose work locations are as stored (not rewritten)."""
+
+
+def _difference(connection, changed: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]) -> _Difference:
+    """Changed postings' new values and locations against their stored ones (read for them alone, two queries)."""
+    ids = list(changed)
+    stored, stored_locations = _stored_content(connection, ids), _stored_locations(connection, ids)
+    difference = _Difference([], {}, set())
+    for posting_id, (values, locations) in changed.items():
+        columns = []
+        for name, before in zip(CONTENT_COLUMNS, stored[posting_id], strict=True):
+            texts = _differs(before, values[name])
+            if texts is not None:
+                columns.append(name)
+                if name in HISTORY_COLUMNS:
+                    difference.history.append((posting_id, name, *texts))
+        texts = _differs(stored_locations[posting_id], locations)
+        if texts is None:
+            difference.same_locations.add(posting_id)
+        else:
+            difference.history.append((posting_id, "work_locations", *texts))
+        difference.columns[posting_id] = tuple(columns)
+    return difference
 
 
 def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | None = None,
@@ -172,15 +202,17 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
     now = now or datetime.now(UTC)
     result = BatchResult()
     batch = _last_per_key(items)
-    stored = _stored(session, batch, lock=not seen)
+    connection = session.connection()
+    stored = _stored(connection, batch, lock=not seen)
 
-    rows, changed, history, touched, markers = [], [], [], [], []
+    new_rows, history, touched, markers = [], [], [], []
+    changed: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
     locations: dict[tuple[str, str], list[dict[str, Any]]] = {}
     html: dict[tuple[str, str], str | None] = {}
     for key, item in batch.items():
         old = stored.get(key)
         if not item.has_content:
-            _close(session, item, old, run_id, now, result, history)
+            _close(connection, item, old, run_id, now, result, history, touched)
             continue
         values = posting_values(item)
         if not seen and old is not None:
@@ -192,6 +224,8 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
         values["content_hash"] = content_hash(values, locs, item.description_html)
         if old is None:
             result.new += 1
+            new_rows.append({"source": item.source, "source_ad_id": item.source_ad_id, "first_seen_at": now,
+                             "last_seen_at": now, "last_run_id": run_id, **values})
         elif old.content_hash == values["content_hash"]:
             result.unchanged += 1
             if seen:
@@ -201,19 +235,23 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
             continue
         else:
             result.updated += 1
-            changed.append((old.id, values, locs))
-        last_seen, last_run = (now, run_id) if seen or old is None else (old.last_seen_at, old.last_run_id)
-        rows.append({"source": item.source, "source_ad_id": item.source_ad_id, "first_seen_at": now,
-                     "last_seen_at": last_seen, "last_run_id": last_run, **values})
+            changed[old.id] = (values, locs)
         locations[key] = locs
         html[key] = item.description_html
 
-    history.extend(_history(session, changed))
-    connection = session.connection()
-    if rows:
-        ids = _upsert_rows(session, rows)
+    ids = _insert_rows(session, new_rows) if new_rows else {}
+    if new_rows:
         _create_ads(session, now)
-        _replace_locations(connection, ids, locations)
+    same_locations = set()
+    if changed:
+        difference = _difference(connection, changed)
+        history.extend(difference.history)
+        same_locations = difference.same_locations
+        _update_changed(connection, changed, difference.columns,
+                        {"last_seen_at": now, "last_run_id": run_id} if seen else {})
+        ids.update({key: stored[key].id for key in locations if key in stored})
+    if ids:
+        _replace_locations(connection, {key: pid for key, pid in ids.items() if pid not in same_locations}, locations)
         raw = dialect_insert(session)(PostingRaw.__table__)
         connection.execute(raw.on_conflict_do_update(index_elements=["posting_id"], set_={
             "description_html": raw.excluded.description_html, "fetched_at": raw.excluded.fetched_at}),
@@ -230,24 +268,28 @@ def store_batch(session: Session, items: Iterable[JobPosting], run_id: int | Non
     return result
 
 
-def _history(session: Session, changed: list[tuple[int, dict[str, Any], list[dict[str, Any]]]]) -> list[tuple]:
-    """The history rows of changed postings: their stored values (read for them alone) against the new ones."""
-    if not changed:
-        return []
-    ids = [posting_id for posting_id, _, _ in changed]
-    old_values, old_locations = _stored_history_values(session, ids), _stored_locations(session, ids)
-    return [(posting_id, *change) for posting_id, values, locs in changed
-            for change in _changes(old_values[posting_id], values, old_locations[posting_id], locs)]
+def _update_changed(connection, changed: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]],
+                    columns: dict[int, tuple[str, ...]], seen: dict[str, Any]) -> None:
+    """Write changed postings' differing columns and content hash (and `seen`) by id: an executemany per set of
+    columns."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for posting_id, (values, _) in changed.items():
+        names = (*columns[posting_id], "content_hash")
+        by_columns.setdefault(names, []).append({"_id": posting_id, **seen, **{name: values[name] for name in names}})
+    for names, rows in by_columns.items():
+        connection.execute(update(POSTINGS).where(POSTINGS.c.id == bindparam("_id"))
+                           .values({name: bindparam(name) for name in (*names, *seen)}), rows)
 
 
 def _replace_locations(connection, ids: dict[tuple[str, str], int],
                        locations: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    """Replace the work locations of these postings (by key: id) with `locations`."""
     table = WorkLocation.__table__
     written = list(ids.values())
     for start in range(0, len(written), 500):
         connection.execute(delete(table).where(table.c.posting_id.in_(written[start:start + 500])))
-    location_rows = [{"posting_id": ids[key], "position": n, **loc}
-                     for key, locs in locations.items() for n, loc in enumerate(locs)]
+    location_rows = [{"posting_id": posting_id, "position": n, **loc}
+                     for key, posting_id in ids.items() for n, loc in enumerate(locations[key])]
     if location_rows:
         connection.execute(insert(table), location_rows)
 
@@ -270,8 +312,8 @@ def closing_changes(posting_id: int, old_status: str, old_closed_at: datetime | 
     return changes
 
 
-def _upsert_rows(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
-    """Insert or overwrite these posting rows; returns their ids by key.
+def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Insert these new posting rows (overwriting one stored meanwhile under the same key); their ids by key.
 
     One executemany (the driver prepares the statement once) and the ids read back: RETURNING through SQLAlchemy's
     multi-row VALUES costs the driver more in parsing the long statement than the database in writing the rows.
@@ -301,20 +343,21 @@ def _create_ads(session: Session, now: datetime) -> None:
     connection.execute(update(POSTINGS).where(orphan).values(ad_id=newest_ad))
 
 
-def _close(session: Session, item: JobPosting, old: Row | None, run_id: int | None, now: datetime,
-           result: BatchResult, history: list) -> None:
-    """Apply a status-only event to a stored posting; an unknown posting is ignored (nothing to close)."""
+def _close(connection, item: JobPosting, old: Row | None, run_id: int | None, now: datetime,
+           result: BatchResult, history: list, touched: list[int]) -> None:
+    """Apply a status-only event to a stored posting; an unknown posting is ignored (nothing to close). A posting
+    whose status stays goes to `touched` (only seen again)."""
     if old is None:
         result.ignored_events += 1
         return
     status = str(item.status)
     if old.status == status or (old.status != PostingStatus.ACTIVE and status != PostingStatus.ACTIVE):
-        session.execute(update(Posting).where(Posting.id == old.id).values(last_seen_at=now, last_run_id=run_id))
+        touched.append(old.id)
         result.unchanged += 1
         return
     closed_at = item.closed_at or now if status != PostingStatus.ACTIVE else None
     history.extend(closing_changes(old.id, old.status, old.closed_at, status, closed_at))
-    session.execute(update(Posting).where(Posting.id == old.id).values(
+    connection.execute(update(POSTINGS).where(POSTINGS.c.id == old.id).values(
         status=status, closed_at=closed_at, last_seen_at=now, last_run_id=run_id,
         source_modified_at=item.source_modified_at or old.source_modified_at))
     result.closed += 1
@@ -357,7 +400,7 @@ def load_postings(session: Session, postings: Sequence[Posting]) -> list[JobPost
     ids = [posting.id for posting in postings]
     raw_html = select(PostingRaw.posting_id, PostingRaw.description_html).where(PostingRaw.posting_id.in_(ids))
     html_by_id = {posting_id: html for posting_id, html in session.execute(raw_html)}
-    locations = _stored_locations(session, ids)
+    locations = _stored_locations(session.connection(), ids)
     items = []
     for posting in postings:
         item = JobPosting(source=posting.source, source_ad_id=posting.source_ad_id)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import chain
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -14,12 +14,14 @@ from sqlalchemy.orm import Session
 from munijobs.items import JobPosting
 from munijobs.normalise import normalise_posting
 from storage.boundary import coerce_to_columns
+from storage.db import get_engine
 from storage.models import Posting, PostingChange
 from storage.postings import load_postings, store_batch
 
 CHUNK = 500
-WORKER_CHUNK = 25
-"""Postings sent to a worker process at a time."""
+"""Postings per write transaction, and per task of a worker process."""
+IN_FLIGHT_PER_WORKER = 2
+"""Chunks queued per worker process, so that none waits while the writer writes."""
 
 
 @dataclass
@@ -33,21 +35,18 @@ def renormalise_postings(engine: Engine, source: str | None = None,
                          progress: Callable[[int, int], None] | None = None, workers: int = 1) -> RenormaliseResult:
     """Normalise every stored posting (of one source) again, a transaction per chunk, in id order.
 
-    With workers > 1 the normalising (pure, CPU-bound) runs in that many processes, one chunk ahead of the writing,
-    which stays here with the reading.
+    With workers > 1 the reading and normalising (pure, CPU-bound) of a chunk run in that many processes, chunks
+    ahead of the writing, which stays here: this process only picks the chunks' ids and writes.
     """
     result = RenormaliseResult()
     where = [Posting.source == source] if source else []
     with Session(engine) as session:
         total = session.scalar(select(func.count()).select_from(Posting).where(*where))
         changes_before = session.scalar(select(func.count()).select_from(PostingChange))
-    loaded_hashes: dict[tuple[str, str], str | None] = {}
-    with _normaliser(workers) as normalise_chunks:
-        for items in normalise_chunks(_stored_chunks(engine, where, loaded_hashes)):
+    with _normaliser(engine, workers) as normalised_chunks:
+        for items, loaded_hashes in normalised_chunks(_id_chunks(engine, where)):
             with write_transaction(engine) as session:
                 batch = store_batch(session, items, seen=False, loaded_hashes=loaded_hashes)
-            for item in items:
-                loaded_hashes.pop((item.source, item.source_ad_id), None)
             result.seen += len(items)
             result.changed += batch.updated
             if progress:
@@ -72,51 +71,71 @@ def write_transaction(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def _stored_chunks(engine: Engine, where: list, loaded_hashes: dict) -> Iterator[list[JobPosting]]:
-    """The stored postings as items, CHUNK at a time in id order, each chunk read in a session of its own; the
-    content hash each was read with goes to `loaded_hashes`."""
+def _id_chunks(engine: Engine, where: list) -> Iterator[list[int]]:
+    """The ids of the postings to renormalise, CHUNK at a time in id order (each chunk read when it is needed)."""
     last_id = 0
     while True:
         with Session(engine) as session:
-            chunk = list(session.scalars(
-                select(Posting).where(Posting.id > last_id, *where).order_by(Posting.id).limit(CHUNK)))
-            if not chunk:
-                return
-            last_id = chunk[-1].id
-            items = load_postings(session, chunk)
-            loaded_hashes.update({(p.source, p.source_ad_id): p.content_hash for p in chunk})
-        yield items
+            ids = list(session.scalars(select(Posting.id).where(Posting.id > last_id, *where)
+                                       .order_by(Posting.id).limit(CHUNK)))
+        if not ids:
+            return
+        last_id = ids[-1]
+        yield ids
 
 
-Normaliser = Callable[[Iterable[list[JobPosting]]], Iterator[list[JobPosting]]]
+Hashes = dict[tuple[str, str], str | None]
+Chunk = tuple[list[JobPosting], Hashes]
+
+
+def read_and_normalise(engine: Engine, ids: list[int]) -> Chunk:
+    """These stored postings as normalised items, in id order, and the content hash each was read with."""
+    with Session(engine) as session:
+        postings = list(session.scalars(select(Posting).where(Posting.id.in_(ids)).order_by(Posting.id)))
+        items = load_postings(session, postings)
+        hashes = {(p.source, p.source_ad_id): p.content_hash for p in postings}
+    return _normalise_all(items), hashes
+
+
+_WORKER_ENGINE: list[Engine] = []
+"""A worker process's engine."""
+
+
+def _start_worker(url: str) -> None:
+    """Open a worker process's engine; a forked process drops the connections it inherited (they are the writer's)."""
+    engine = get_engine(url)
+    engine.dispose(close=False)
+    _WORKER_ENGINE[:] = [engine]
+
+
+def _worker_task(ids: list[int]) -> Chunk:
+    return read_and_normalise(_WORKER_ENGINE[0], ids)
 
 
 @contextmanager
-def _normaliser(workers: int) -> Iterator[Normaliser]:
-    """A function from chunks of postings to the same chunks normalised: here, or in `workers` processes."""
+def _normaliser(engine: Engine, workers: int) -> Iterator[Callable[[Iterable[list[int]]], Iterator[Chunk]]]:
+    """A function from chunks of posting ids to those chunks read and normalised: here, or in `workers` processes."""
     if workers <= 1:
-        yield lambda chunks: map(_normalise_all, chunks)
+        yield lambda id_chunks: (read_and_normalise(engine, ids) for ids in id_chunks)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield lambda chunks: _one_chunk_ahead(pool, chunks)
+    url = engine.url.render_as_string(hide_password=False)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(url,)) as pool:
+        yield lambda id_chunks: _ahead(pool, id_chunks, workers * IN_FLIGHT_PER_WORKER)
 
 
-def _one_chunk_ahead(pool: ProcessPoolExecutor, chunks: Iterable[list[JobPosting]]) -> Iterator[list[JobPosting]]:
-    """Normalise in the pool; the next chunk is sent before the current one is handed back (to be written).
-
-    An empty chunk after the last one hands that one back.
-    """
-    in_flight: list[Future[list[JobPosting]]] = []
-    for items in chain(chunks, [[]]):
-        sent = [pool.submit(_normalise_all, items[start:start + WORKER_CHUNK])
-                for start in range(0, len(items), WORKER_CHUNK)]
-        if in_flight:
-            yield [posting for future in in_flight for posting in future.result()]
-        in_flight = sent
+def _ahead(pool: ProcessPoolExecutor, id_chunks: Iterable[list[int]], depth: int) -> Iterator[Chunk]:
+    """Read and normalise chunks in the pool, `depth` of them queued, handed back in order."""
+    queued: deque[Future[Chunk]] = deque()
+    for ids in id_chunks:
+        queued.append(pool.submit(_worker_task, ids))
+        if len(queued) >= depth:
+            yield queued.popleft().result()
+    while queued:
+        yield queued.popleft().result()
 
 
 def _normalise_all(items: list[JobPosting]) -> list[JobPosting]:
-    """normalise_posting over a list (what a worker process runs per task), coerced to what the columns hold."""
+    """normalise_posting over a list, coerced to what the columns hold."""
     for item in items:
         normalise_posting(item)
         coerce_to_columns(item)

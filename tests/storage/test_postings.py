@@ -107,6 +107,26 @@ def test_location_change_is_history_and_replaces_locations(engine):
     assert locations == ["OSLO"]
 
 
+def test_an_update_writes_what_differs_and_keeps_what_does_not(engine):
+    store(engine, [posting("a"), posting("b")], T0)
+    with engine.connect() as connection:
+        locations_before = connection.execute(select(WorkLocationRow.id, WorkLocationRow.posting_id)
+                                              .order_by(WorkLocationRow.id)).all()
+    result = store(engine, [posting("a", title="Sykepleier natt", positions=3), posting("b")], T1)
+    assert (result.updated, result.unchanged) == (1, 1)
+    with engine.connect() as connection:
+        a = connection.execute(select(Posting).where(Posting.source_ad_id == "a")).one()
+        history = connection.execute(text("SELECT field, old_value, new_value FROM v_ad_history ORDER BY field")).all()
+        locations_after = connection.execute(select(WorkLocationRow.id, WorkLocationRow.posting_id)
+                                             .order_by(WorkLocationRow.id)).all()
+    assert (a.title, a.positions, a.employer_name, a.municipality_code) == ("Sykepleier natt", 3,
+                                                                            "Trondheim kommune", "5001")
+    assert (a.first_seen_at, a.last_seen_at) == (T0, T1)
+    assert [tuple(r) for r in history] == [("positions", "2", "3"), ("title", "Sykepleier a", "Sykepleier natt")]
+    assert locations_after == locations_before
+    assert store(engine, [posting("a", title="Sykepleier natt", positions=3)], T1).unchanged == 1
+
+
 def test_duplicate_keys_in_one_batch_keep_the_last(engine):
     result = store(engine, [posting("a", title="first"), posting("a", title="second")], T0)
     assert result.new == 1
