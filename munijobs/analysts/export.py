@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Date, Engine, Float, Integer, Text, case, cast, func, select, type_coerce
-from sqlalchemy.exc import CompileError, DBAPIError
 
 from munijobs.analysts.filters import AdFilters, BadValue, where
 from munijobs.analysts.views import prepare, v_ads
@@ -314,35 +313,17 @@ def _sqlite_canonical(name: str):
     return type_coerce(column, Text) if kind == "date" else column
 
 
-def ads_query(filters: AdFilters, columns: list[str], dialect: str, ordered: bool = True):
-    """SELECT of the columns from v_ads with the filters, in ad_id order; dates and timestamps come raw (see
-    timestamp_text), which is much faster than parsing them on SQLite; there SQLite gives them canonical."""
+def ads_query(filters: AdFilters, columns: list[str], dialect: str):
+    """SELECT of the columns from v_ads with the filters, in ad_id order (v_ads reads `ads` in id order, so the
+    database sorts nothing and the first row comes at once); dates and timestamps come raw (see timestamp_text),
+    which is much faster than parsing them on SQLite; there SQLite gives them canonical."""
     if dialect == "sqlite":
         selected = [_sqlite_canonical(name).label(name) for name in columns]
     else:
         selected = [type_coerce(v_ads.c[name], Text).label(name) if column_kind(name) in ("timestamp", "date")
                     else v_ads.c[name] for name in columns]
     query = select(*selected).where(*where(filters, dialect))
-    return query.order_by(v_ads.c.ad_id) if ordered else query
-
-
-def _in_ad_order_unsorted(connection, filters: AdFilters, columns: list[str]) -> bool:
-    """Whether SQLite's plan yields the rows in ad_id order without ORDER BY: its outer loop scans v_ads' status
-    summary, which it groups through the index on postings.ad_id, so sorting every row again (in a temporary B-tree,
-    before the first row is written) would only cost time. Any other plan keeps the ORDER BY."""
-    if connection.dialect.name != "sqlite":
-        return False
-    query = ads_query(filters, columns, "sqlite", ordered=False)
-    try:
-        sql = query.compile(connection, compile_kwargs={"literal_binds": True, "render_postcompile": True})
-        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()
-    except (CompileError, DBAPIError, NotImplementedError):
-        return False
-    top = [row[3] for row in plan if row[1] == 0]
-    summary = {row[0] for row in plan if row[3] == "MATERIALIZE s"}
-    grouped_by_ad = any(row[1] in summary and "USING INDEX ix_postings_ad_id" in row[3] for row in plan)
-    sorted_groups = not any(row[1] in summary and "GROUP BY" in row[3] for row in plan)
-    return grouped_by_ad and sorted_groups and [t for t in top if t != "MATERIALIZE s"][:1] == ["SCAN s"]
+    return query.order_by(v_ads.c.ad_id)
 
 
 def export_ads(engine: Engine, target: str, fmt: str, filters: AdFilters, columns: list[str], excel: bool = False,
@@ -351,8 +332,7 @@ def export_ads(engine: Engine, target: str, fmt: str, filters: AdFilters, column
     prepare(engine)
     written = 0
     with atomic_output(target) as binary, engine.connect() as connection:
-        ordered = not _in_ad_order_unsorted(connection, filters, columns)
-        query = ads_query(filters, columns, engine.dialect.name, ordered=ordered)
+        query = ads_query(filters, columns, engine.dialect.name)
         writer = make_writer(fmt, binary, columns, excel=excel)
         result = connection.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query)
         canonical = canonical_rows(columns, engine.dialect.name)
