@@ -221,3 +221,58 @@ def test_concurrent_stores_of_the_same_ads_neither_deadlock_nor_lose_an_update(p
     with engine.connect() as connection:
         assert connection.execute(text("SELECT status, closed_at FROM ads ORDER BY id")).all() == [
             ("expired", T0 + timedelta(days=2))] * 2
+
+
+def test_autogenerate_sees_no_difference_from_the_models(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage import ad_summary, search_index
+    from storage.models import Base
+
+    def include(*args) -> bool:
+        return search_index.include_object(*args) and ad_summary.include_object(*args)
+
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection, opts={"include_object": include}),
+                                Base.metadata)
+    assert [d for d in diff if any(name in repr(d) for name in ("ads", ad_summary.PENDING, "ix_postings_id_ad_id"))
+            ] == []
+
+
+@pytest.mark.postgres
+def test_stores_writing_the_same_ads_in_opposite_orders_over_several_statements_do_not_deadlock(pg_engine):
+    """Each transaction first writes a posting of ad 1 (NAV) or ad 2 (Jobbnorge), waits for the other, then one of
+    the other ad: the summaries are locked at COMMIT in id order, so one waits for the other and none fails."""
+    engine = pg_engine
+    ensure_source(engine, "jobbnorge")
+    for ad_id in (1, 2):
+        add_ad(engine, ad_id)
+    add_posting(engine, 10, 1, "nav")
+    add_posting(engine, 11, 2, "nav")
+    add_posting(engine, 20, 2, "jobbnorge")
+    add_posting(engine, 21, 1, "jobbnorge")
+    both_wrote, errors = threading.Barrier(2, timeout=10), []
+
+    def store(first: int, second: int, status: str, day: int) -> None:
+        try:
+            with engine.begin() as connection:
+                connection.execute(text("SET LOCAL lock_timeout = '10s'"))
+                update = text("UPDATE postings SET status = :s, closed_at = :t WHERE id = :id")
+                connection.execute(update, {"s": status, "t": T0 + timedelta(days=day), "id": first})
+                both_wrote.wait()
+                connection.execute(update, {"s": status, "t": T0 + timedelta(days=day), "id": second})
+        except Exception as exc:  # reported below, by the test's own assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=store, args=(10, 11, "expired", 1)),
+               threading.Thread(target=store, args=(20, 21, "withdrawn", 2))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert_in_step(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT status, closed_at FROM ads ORDER BY id")).all() == [
+            ("expired", T0 + timedelta(days=2))] * 2

@@ -12,10 +12,12 @@ index of 0003: after an insert, a delete, or an update that changes ad_id, statu
 last_seen_at or closed_at, the old and the new ad's summary is recomputed from its postings.
 
 * SQLite (one writer at a time): row triggers.
-* PostgreSQL: statement triggers with transition tables call `ads_summary_refresh(ids)`, which first locks the ads'
-  rows in id order (so two transactions touching the same ads in one statement wait, never deadlock) and then, in
-  a new statement and so a new snapshot, recomputes them from the postings as committed: a transaction that had to
-  wait sees the other one's postings, no update is lost.
+* PostgreSQL: statement triggers with transition tables note the ads they touch in the transaction's rows of
+  `ads_summary_pending`; at COMMIT a deferred trigger locks all those ads' rows in id order and only then, in a new
+  statement and so a new snapshot, recomputes them from the postings as committed. A transaction that had to wait
+  for another sees the other's postings (no update is lost), and as every transaction takes these locks at its
+  end in one order, two of them cannot deadlock over them, however many statements they ran. Until COMMIT a
+  transaction reads its ads' summary as it was before it.
 
 Also the narrow index ix_postings_id_ad_id, so search maps its matches to their ads without reading posting rows.
 An ad without postings has posting_count 0 and NULL summary; v_ads leaves it out, as its inner join did before.
@@ -28,6 +30,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import storage.models
+from storage.ad_summary import PENDING
 from storage.models import AD_OF_POSTING
 
 revision = "0009"
@@ -91,28 +94,44 @@ SQLITE_DOWNGRADE = [f"DROP TRIGGER IF EXISTS ads_summary_{event}" for event in (
 def postgresql_upgrade() -> list[str]:
     one_ad = ONE_AD.format(sources=", STRING_AGG(DISTINCT source, ',' ORDER BY source)")
     return [
+        f"""CREATE UNLOGGED TABLE {PENDING} (
+            txid bigint NOT NULL DEFAULT txid_current(),
+            ad_id integer NOT NULL,
+            PRIMARY KEY (txid, ad_id))""",
         f"""CREATE FUNCTION ads_summary_refresh(ad_ids integer[]) RETURNS void LANGUAGE plpgsql AS $$
         BEGIN
-            IF cardinality(ad_ids) = 0 THEN
-                RETURN;
-            END IF;
             PERFORM 1 FROM ads WHERE id = ANY (ad_ids) ORDER BY id FOR NO KEY UPDATE;
             UPDATE ads SET ({', '.join(COUNTED)}, sources) = ({one_ad}) WHERE id = ANY (ad_ids);
         END $$""",
+        f"""CREATE FUNCTION ads_summary_mark(ad_ids integer[]) RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            IF cardinality(ad_ids) > 0 THEN
+                INSERT INTO {PENDING} (ad_id) SELECT 0 UNION SELECT unnest(ad_ids) ON CONFLICT DO NOTHING;
+            END IF;
+        END $$""",
+        f"""CREATE FUNCTION ads_summary_flush() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            ad_ids integer[];
+        BEGIN
+            WITH done AS (DELETE FROM {PENDING} WHERE txid = txid_current() RETURNING ad_id)
+            SELECT array_agg(ad_id) INTO ad_ids FROM done WHERE ad_id <> 0;
+            PERFORM ads_summary_refresh(coalesce(ad_ids, '{{}}'));
+            RETURN NULL;
+        END $$""",
         """CREATE FUNCTION ads_summary_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            PERFORM ads_summary_refresh(ARRAY(SELECT DISTINCT ad_id FROM new_rows WHERE ad_id IS NOT NULL));
+            PERFORM ads_summary_mark(ARRAY(SELECT ad_id FROM new_rows WHERE ad_id IS NOT NULL));
             RETURN NULL;
         END $$""",
         """CREATE FUNCTION ads_summary_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            PERFORM ads_summary_refresh(ARRAY(SELECT DISTINCT ad_id FROM old_rows WHERE ad_id IS NOT NULL));
+            PERFORM ads_summary_mark(ARRAY(SELECT ad_id FROM old_rows WHERE ad_id IS NOT NULL));
             RETURN NULL;
         END $$""",
         f"""CREATE FUNCTION ads_summary_updated() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            PERFORM ads_summary_refresh(ARRAY(
-                SELECT DISTINCT ad.id
+            PERFORM ads_summary_mark(ARRAY(
+                SELECT ad.id
                   FROM old_rows o JOIN new_rows n ON n.id = o.id
                  CROSS JOIN LATERAL (VALUES (o.ad_id), (n.ad_id)) AS ad (id)
                  WHERE ad.id IS NOT NULL AND ({_changed('o', 'n', 'IS DISTINCT FROM')})));
@@ -125,12 +144,17 @@ def postgresql_upgrade() -> list[str]:
         """CREATE TRIGGER ads_summary_update AFTER UPDATE ON postings
            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
            FOR EACH STATEMENT EXECUTE FUNCTION ads_summary_updated()""",
+        f"""CREATE CONSTRAINT TRIGGER ads_summary_commit AFTER INSERT ON {PENDING}
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.ad_id = 0)
+           EXECUTE FUNCTION ads_summary_flush()""",
     ]
 
 
 POSTGRESQL_DOWNGRADE = [
     *(f"DROP TRIGGER IF EXISTS ads_summary_{event} ON postings" for event in ("update", "delete", "insert")),
-    *(f"DROP FUNCTION IF EXISTS ads_summary_{name}()" for name in ("updated", "deleted", "inserted")),
+    f"DROP TABLE IF EXISTS {PENDING}",
+    *(f"DROP FUNCTION IF EXISTS ads_summary_{name}()" for name in ("updated", "deleted", "inserted", "flush")),
+    "DROP FUNCTION IF EXISTS ads_summary_mark(integer[])",
     "DROP FUNCTION IF EXISTS ads_summary_refresh(integer[])",
 ]
 
