@@ -282,16 +282,12 @@ class ParquetWriter:
 
     def _array(self, values: tuple, arrow_type):
         pa = self.pa
-        if not (pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type)):
-            return pa.array(values, arrow_type)
-        if not any(v.__class__ is str for v in values):
+        if not (pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type)) or str not in set(map(type, values)):
             return pa.array(values, arrow_type)
         texts = pa.array(values, pa.string())
-        if pa.types.is_date(arrow_type):
+        if pa.types.is_date(arrow_type) or "+" in "".join(filter(None, values)):
             return texts.cast(arrow_type)
-        if any(v is not None and not v.endswith(("+00:00", "Z")) for v in values):  # SQLite: UTC without offset
-            return texts.cast(pa.timestamp("us")).cast(arrow_type)
-        return texts.cast(arrow_type)
+        return texts.cast(pa.timestamp("us")).cast(arrow_type)  # SQLite's UTC texts have no offset
 
     def close(self) -> None:
         self.writer.close()
