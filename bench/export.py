@@ -272,10 +272,17 @@ def parquet_anchor(url: str, target: Path) -> None:
     with pq.ParquetWriter(str(target), schema, compression="zstd") as writer:
         while rows := cursor.fetchmany(CHUNK_ROWS):
             columns = zip(*rows, strict=True)
-            arrays = [pa.array(values, pa.string()).cast(field.type) if column_kind(field.name) in textual
+            arrays = [_textual(pa, values, field.type) if column_kind(field.name) in textual
                       else pa.array(values, field.type) for values, field in zip(columns, schema, strict=True)]
             writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
     raw.close()
+
+
+def _textual(pa, values, arrow_type):
+    """SQLite's dates and UTC timestamps (text without an offset) as pyarrow parses them."""
+    texts = pa.array(values, pa.string())
+    return texts.cast(pa.timestamp("us")).cast(arrow_type) if pa.types.is_timestamp(arrow_type) else texts.cast(
+        arrow_type)
 
 
 def ratios(name: str, ours: list[float], theirs: list[float], anchor_name: str) -> str:

@@ -67,7 +67,7 @@ def first_export_row(engine, filters: AdFilters) -> None:
 def bare_first_row(engine) -> None:
     with engine.connect() as connection:
         result = connection.execution_options(stream_results=True).execute(
-            text("SELECT ad_id, title, status FROM postings p JOIN ads a ON a.primary_posting_id = p.id"
+            text("SELECT p.ad_id, p.title, p.status FROM postings p JOIN ads a ON a.primary_posting_id = p.id"
                  " WHERE p.status = 'active' AND p.county_code = '50'"))
         result.fetchmany(1)
         result.close()

@@ -36,6 +36,11 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+AD_OF_POSTING = "ix_postings_id_ad_id"
+"""Narrow index from a posting to its ad (migration 0009): search maps tens of thousands of matches to their ads
+without reading the wide posting rows."""
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -123,6 +128,16 @@ class Ad(Base):
     """The posting whose structured fields represent the ad in v_ads (merge rule: docs/dedup.md)."""
     readvertised_from_ad_id: Mapped[int | None] = mapped_column(Integer, index=True)
     """The earlier ad this one advertises again (same text, published after the earlier one closed)."""
+    # The summary of the ad's postings, kept by database triggers (migration 0009): never write these.
+    status: Mapped[str | None] = mapped_column(String(20))
+    """active if one of its postings is, else expired if one is, else withdrawn; NULL while it has no postings."""
+    first_seen_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    """The latest closing of its postings; NULL while one is active."""
+    sources: Mapped[str | None] = mapped_column(Text)
+    """Its postings' sources, sorted, comma-separated."""
+    posting_count: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class Posting(Base):
@@ -134,6 +149,7 @@ class Posting(Base):
         Index("ix_postings_status", "status"),
         Index("ix_postings_municipality", "municipality_code"),
         Index("ix_postings_published", "published_at"),
+        Index(AD_OF_POSTING, "id", "ad_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -19,8 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Date, Engine, Float, Integer, Text, case, cast, func, select, type_coerce
-from sqlalchemy.exc import CompileError, DBAPIError
+from sqlalchemy import Date, Engine, Float, Integer, Text, select, type_coerce
 
 from munijobs.analysts.filters import AdFilters, BadValue, where
 from munijobs.analysts.views import prepare, v_ads
@@ -81,24 +80,61 @@ CANONICAL = {"timestamp": timestamp_text, "date": date_text, "float": number}
 """Per column kind: raw database value -> the value every format starts from (None stays None)."""
 
 
-def canonical_rows(columns: list[str], dialect: str | None = None) -> Callable[[list], list[list]]:
-    """A function turning raw result rows into canonical rows: ISO texts for times, whole floats as ints (on SQLite
-    ads_query has the database do it)."""
-    done_in_sql = IN_SQLITE if dialect == "sqlite" else ()
-    changes = [(n, CANONICAL[kind]) for n, name in enumerate(columns)
-               if (kind := column_kind(name)) in CANONICAL and kind not in done_in_sql]
-    if not changes:
-        return lambda rows: list(map(list, rows))
+def _each_present(values, converted: list) -> list:
+    """`converted` (one value per non-None value, in order) put back among the Nones of `values`."""
+    if len(converted) == len(values):
+        return converted
+    following = iter(converted).__next__
+    return [v if v is None else following() for v in values]
 
-    def convert(rows: list) -> list[list]:
-        result = []
-        for row in rows:
-            row = list(row)
-            for n, function in changes:
-                if row[n] is not None:
-                    row[n] = function(row[n])
-            result.append(row)
-        return result
+
+def _sqlite_timestamps(values) -> list | None:
+    """timestamp_text of a column of SQLite's stored UTC texts ("2026-01-05 09:30:00.000000"), rewritten in a few
+    passes over the whole column; None when the column holds anything else (then each value is converted alone)."""
+    present = [v for v in values if v is not None]
+    if not present or set(map(type, present)) != {str} or set(map(len, present)) != {26}:
+        return None
+    joined = "\0".join(present) + "\0"
+    if not joined.count(" ") == joined.count(".") == len(present):
+        return None
+    iso = joined.replace(" ", "T").replace(".000000\0", "\0").replace("\0", "+00:00\0").split("\0")
+    return _each_present(values, iso[:-1])
+
+
+def canonical_column(kind: str) -> Callable[[tuple], list] | None:
+    """Converter of one column of a chunk (a tuple of raw values) to canonical values; None when they already are.
+
+    A million rows have millions of timestamps: a function call per cell would cost more than reading them."""
+    if kind == "timestamp":
+        return lambda values: _sqlite_timestamps(values) or [v if v is None else timestamp_text(v) for v in values]
+    if kind == "date":
+        return lambda values: [v if v is None or v.__class__ is str else v.isoformat() for v in values]
+    if kind == "float":
+        return lambda values: [int(v) if v.__class__ is float and v.is_integer() else v for v in values]
+    return None
+
+
+def _float_texts(values) -> list[str] | None:
+    """CSV texts of a column of floats (whole ones as integers), in a few passes over the whole column; None when
+    the column holds anything else or a value str() would not write plainly (exponent, nan, inf, -0.0)."""
+    present = [v for v in values if v is not None]
+    if set(map(type, present)) - {float}:
+        return None
+    joined = "\0" + "\0".join(map(str, present)) + "\0"
+    if "e" in joined or "n" in joined or "-0.0\0" in joined:
+        return None
+    texts = joined.replace(".0\0", "\0").split("\0")[1:-1]
+    return [v if v is not None else "" for v in _each_present(values, texts)]
+
+
+def canonical_columns(columns: list[str]) -> Callable[[list], list]:
+    """A function turning a chunk of raw result rows into its columns of canonical values: ISO texts for times,
+    whole floats as ints."""
+    converters = [canonical_column(column_kind(name)) for name in columns]
+
+    def convert(rows: list) -> list:
+        columns = zip(*rows, strict=True)
+        return [values if f is None else f(values) for f, values in zip(converters, columns, strict=True)]
     return convert
 
 
@@ -134,27 +170,69 @@ def csv_field(delimiter: str) -> Callable[[Any], str]:
     return field
 
 
+NONE = type(None)
+
+
+def csv_column(delimiter: str) -> Callable[[list], list[str]]:
+    """csv_field of every value of a column, with the common cases done without a function call per value: a column
+    of texts none of which needs quotes, or of integers."""
+    field = csv_field(delimiter)
+
+    def texts(values: list) -> list[str]:
+        types = set(map(type, values))
+        if types <= {str, NONE}:
+            whole = "\0".join(filter(None, values))
+            if '"' in whole:
+                return list(map(field, values))
+            if delimiter in whole or "\n" in whole or "\r" in whole:
+                return ["" if v is None else '"' + v + '"' if delimiter in v or "\n" in v or "\r" in v else v
+                        for v in values]
+            return [v or "" for v in values]
+        if types <= {int, NONE}:
+            return ["" if v is None else str(v) for v in values]
+        return list(map(field, values))
+    return texts
+
+
+def _csv_texts(kind: str, delimiter: str) -> Callable[[tuple], list[str]]:
+    """Raw column values -> CSV texts of their canonical values (the plain CSV, not Excel's)."""
+    canonical, texts = canonical_column(kind), csv_column(delimiter)
+    if kind == "float":
+        return lambda values: _float_texts(values) or texts(canonical(values))
+    if kind in ("timestamp", "date"):  # ISO texts never need quotes
+        return lambda values: [v or "" for v in canonical(values)]
+    return texts
+
+
 class CsvWriter:
-    """RFC 4180 CSV (comma, CRLF, header, UTF-8); Excel flavour: BOM, semicolons, Norwegian dates and numbers."""
+    """RFC 4180 CSV (comma, CRLF, header, UTF-8); Excel flavour: BOM, semicolons, Norwegian dates and numbers.
+
+    A chunk is converted column by column (canonical values, Excel forms, CSV texts) and joined row by row in C."""
 
     def __init__(self, binary: IO[bytes], columns: list[str], excel: bool = False):
         self.text = io.TextIOWrapper(binary, encoding="utf-8-sig" if excel else "utf-8", newline="")
         self.delimiter = ";" if excel else ","
-        self.field = csv_field(self.delimiter)
-        if len(columns) == 1:
-            plain = self.field
-            self.field = lambda value: plain(value) or '""'
-        self.excel = []
-        self.write([list(columns)])
-        self.excel = [(n, f) for n, name in enumerate(columns) if excel and (f := _excel_cell(name, column_kind(name)))]
+        kinds = [column_kind(name) for name in columns]
+        if excel:
+            texts, canonical = csv_column(self.delimiter), canonical_columns(columns)
+            forms = [_excel_cell(name, kind) for name, kind in zip(columns, kinds, strict=True)]
+            self.columns = lambda rows: [texts(values if f is None else [v if v is None else f(v) for v in values])
+                                         for f, values in zip(forms, canonical(rows), strict=True)]
+        else:
+            converters = [_csv_texts(kind, self.delimiter) for kind in kinds]
+            self.columns = lambda rows: [f(values) for f, values in zip(converters, zip(*rows, strict=True),
+                                                                        strict=True)]
+        self.single = len(columns) == 1
+        self._write_lines([[name] for name in csv_column(self.delimiter)(list(columns))])
 
-    def write(self, rows: list[list]) -> None:
-        for row in rows if self.excel else ():
-            for n, function in self.excel:
-                if row[n] is not None:
-                    row[n] = function(row[n])
-        field, delimiter = self.field, self.delimiter
-        self.text.write("".join([delimiter.join([field(v) for v in row]) + "\r\n" for row in rows]))
+    def write(self, rows: list) -> None:
+        if rows:
+            self._write_lines(self.columns(rows))
+
+    def _write_lines(self, columns: list[list[str]]) -> None:
+        if self.single:  # a lone empty field must be quoted, or the line would be blank
+            columns = [[v or '""' for v in columns[0]]]
+        self.text.write("\r\n".join(map(self.delimiter.join, zip(*columns, strict=True))) + "\r\n")
 
     def close(self) -> None:
         self.text.flush()
@@ -167,10 +245,13 @@ class JsonlWriter:
     def __init__(self, binary: IO[bytes], columns: list[str]):
         self.text = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
         self.columns = columns
+        self.canonical = canonical_columns(columns)
 
-    def write(self, rows: list[list]) -> None:
+    def write(self, rows: list) -> None:
+        if not rows:
+            return
         self.text.writelines(json.dumps(dict(zip(self.columns, row, strict=True)), ensure_ascii=False) + "\n"
-                             for row in rows)
+                             for row in zip(*self.canonical(rows), strict=True))
 
     def close(self) -> None:
         self.text.flush()
@@ -179,7 +260,7 @@ class JsonlWriter:
 
 class ParquetWriter:
     """Parquet through pyarrow: dates date32, timestamps timestamp[us, UTC], int64, float64, strings; a row group
-    per chunk."""
+    per chunk. Raw values go to pyarrow as they are: SQLite's UTC texts are parsed by pyarrow's cast."""
 
     def __init__(self, binary: IO[bytes], columns: list[str]):
         import pyarrow as pa
@@ -191,13 +272,22 @@ class ParquetWriter:
         self.schema = pa.schema([(name, types[column_kind(name)]) for name in columns])
         self.writer = pq.ParquetWriter(pa.PythonFile(binary, mode="w"), self.schema, compression="zstd")
 
-    def write(self, rows: list[list]) -> None:
+    def write(self, rows: list) -> None:
+        if not rows:
+            return
+        columns = zip(*rows, strict=True)
+        self.writer.write_batch(self.pa.RecordBatch.from_arrays(
+            [self._array(values, field.type) for values, field in zip(columns, self.schema, strict=True)],
+            schema=self.schema))
+
+    def _array(self, values: tuple, arrow_type):
         pa = self.pa
-        arrays = []
-        for values, field in zip(zip(*rows, strict=True), self.schema, strict=True):
-            parsed = pa.types.is_timestamp(field.type) or pa.types.is_date(field.type)
-            arrays.append(pa.array(values, pa.string()).cast(field.type) if parsed else pa.array(values, field.type))
-        self.writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        if not (pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type)) or str not in set(map(type, values)):
+            return pa.array(values, arrow_type)
+        texts = pa.array(values, pa.string())
+        if pa.types.is_date(arrow_type) or "+" in "".join(filter(None, values)):
+            return texts.cast(arrow_type)
+        return texts.cast(pa.timestamp("us")).cast(arrow_type)  # SQLite's UTC texts have no offset
 
     def close(self) -> None:
         self.writer.close()
@@ -294,55 +384,13 @@ def _exit_on_sigterm(signum, _frame):
     raise SystemExit(128 + signum)
 
 
-IN_SQLITE = ("timestamp", "date", "float")
-"""Column kinds whose canonical form SQLite computes itself in ads_query (per cell in C, not in Python)."""
-
-
-def _sqlite_canonical(name: str):
-    """The canonical value of a v_ads column computed by SQLite: timestamp_text's ISO form of its stored UTC text,
-    whole floats as integers."""
-    column, kind = v_ads.c[name], column_kind(name)
-    if kind == "timestamp":
-        raw = type_coerce(column, Text)
-        fraction = func.substr(raw, 20)
-        iso = (func.substr(raw, 1, 10) + "T" + func.substr(raw, 12, 8)
-               + case((fraction == ".000000", ""), else_=fraction) + "+00:00")
-        return case((func.length(raw) == 26, iso), else_=raw)
-    if kind == "float":
-        whole = cast(column, Integer)
-        return case((column == whole, whole), else_=column)
-    return type_coerce(column, Text) if kind == "date" else column
-
-
-def ads_query(filters: AdFilters, columns: list[str], dialect: str, ordered: bool = True):
-    """SELECT of the columns from v_ads with the filters, in ad_id order; dates and timestamps come raw (see
-    timestamp_text), which is much faster than parsing them on SQLite; there SQLite gives them canonical."""
-    if dialect == "sqlite":
-        selected = [_sqlite_canonical(name).label(name) for name in columns]
-    else:
-        selected = [type_coerce(v_ads.c[name], Text).label(name) if column_kind(name) in ("timestamp", "date")
-                    else v_ads.c[name] for name in columns]
-    query = select(*selected).where(*where(filters, dialect))
-    return query.order_by(v_ads.c.ad_id) if ordered else query
-
-
-def _in_ad_order_unsorted(connection, filters: AdFilters, columns: list[str]) -> bool:
-    """Whether SQLite's plan yields the rows in ad_id order without ORDER BY: its outer loop scans v_ads' status
-    summary, which it groups through the index on postings.ad_id, so sorting every row again (in a temporary B-tree,
-    before the first row is written) would only cost time. Any other plan keeps the ORDER BY."""
-    if connection.dialect.name != "sqlite":
-        return False
-    query = ads_query(filters, columns, "sqlite", ordered=False)
-    try:
-        sql = query.compile(connection, compile_kwargs={"literal_binds": True, "render_postcompile": True})
-        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()
-    except (CompileError, DBAPIError, NotImplementedError):
-        return False
-    top = [row[3] for row in plan if row[1] == 0]
-    summary = {row[0] for row in plan if row[3] == "MATERIALIZE s"}
-    grouped_by_ad = any(row[1] in summary and "USING INDEX ix_postings_ad_id" in row[3] for row in plan)
-    sorted_groups = not any(row[1] in summary and "GROUP BY" in row[3] for row in plan)
-    return grouped_by_ad and sorted_groups and [t for t in top if t != "MATERIALIZE s"][:1] == ["SCAN s"]
+def ads_query(filters: AdFilters, columns: list[str], dialect: str):
+    """SELECT of the columns from v_ads with the filters, in ad_id order (v_ads reads `ads` in id order, so the
+    database sorts nothing and the first row comes at once); dates and timestamps come raw, as the driver gives them
+    (SQLite: UTC text), and are made canonical by the writers, column by column (canonical_column)."""
+    selected = [type_coerce(v_ads.c[name], Text).label(name) if column_kind(name) in ("timestamp", "date")
+                else v_ads.c[name] for name in columns]
+    return select(*selected).where(*where(filters, dialect)).order_by(v_ads.c.ad_id)
 
 
 def export_ads(engine: Engine, target: str, fmt: str, filters: AdFilters, columns: list[str], excel: bool = False,
@@ -351,13 +399,11 @@ def export_ads(engine: Engine, target: str, fmt: str, filters: AdFilters, column
     prepare(engine)
     written = 0
     with atomic_output(target) as binary, engine.connect() as connection:
-        ordered = not _in_ad_order_unsorted(connection, filters, columns)
-        query = ads_query(filters, columns, engine.dialect.name, ordered=ordered)
+        query = ads_query(filters, columns, engine.dialect.name)
         writer = make_writer(fmt, binary, columns, excel=excel)
         result = connection.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query)
-        canonical = canonical_rows(columns, engine.dialect.name)
         for rows in result.partitions():
-            writer.write(canonical(rows))
+            writer.write(rows)
             written += len(rows)
             if progress:
                 progress.update(written)

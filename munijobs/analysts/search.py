@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Integer, bindparam, case, column, func, literal, literal_column, select, table, text
+from sqlalchemy import Engine, Float, Integer, bindparam, column, func, literal, literal_column, select, table, text
 
 from munijobs.analysts.filters import AdFilters, BadValue, where
 from munijobs.analysts.views import prepare, v_ads
+from storage.models import AD_OF_POSTING
 
 HIT = ("\x02", "\x03")
 """Markers around matched words in snippets (control characters cannot occur in ad text)."""
@@ -27,10 +28,9 @@ AD_COLUMNS = ("title", "employer_name", "employer_orgnr", "employer_parent_orgnr
 
 
 postings = table("postings", column("id", Integer), column("ad_id", Integer), column("description_text"),
-                 column("search_document"), column("status"), column("last_seen_at", v_ads.c.last_seen_at.type),
-                 *(column(name, v_ads.c[name].type) for name in AD_COLUMNS))
-postings_fts = table("postings_fts", column("rowid", Integer))
-ads = table("ads", column("id", Integer), column("primary_posting_id", Integer))
+                 column("search_document"), *(column(name, v_ads.c[name].type) for name in AD_COLUMNS))
+ads = table("ads", column("id", Integer), column("primary_posting_id", Integer), column("status"),
+            column("last_seen_at", v_ads.c.last_seen_at.type))
 municipalities = table("municipalities", column("code"), column("name"))
 
 
@@ -88,29 +88,33 @@ def ts_query(terms: list[Term]):
 
 
 def _scored(dialect: str, terms: list[Term]):
-    """Matching postings with their ad and a score (higher is better)."""
+    """Matching postings with their ad and a score (higher is better).
+
+    On SQLite each match's ad is read from the narrow index ix_postings_id_ad_id, not from the wide posting row (the
+    planner would take the row by rowid, several times slower when tens of thousands of postings match).
+    """
     if dialect == "sqlite":
-        match = literal_column("postings_fts").op("MATCH")(bindparam("fts", fts5_query(terms)))
-        score = -func.bm25(literal_column("postings_fts"), 10.0, 4.0, 1.0)
-        return (select(postings.c.ad_id, postings.c.id.label("posting_id"), score.label("score"))
-                .select_from(postings_fts.join(postings, postings.c.id == postings_fts.c.rowid)).where(match))
+        return text(
+            "SELECT p.ad_id AS ad_id, p.id AS posting_id, -bm25(postings_fts, 10.0, 4.0, 1.0) AS score"
+            f" FROM postings_fts JOIN postings AS p INDEXED BY {AD_OF_POSTING} ON p.id = postings_fts.rowid"
+            " WHERE postings_fts MATCH :fts"
+        ).bindparams(fts=fts5_query(terms)).columns(ad_id=Integer, posting_id=Integer, score=Float)
     document = postings.c.search_document
     query = ts_query(terms)
     return (select(postings.c.ad_id, postings.c.id.label("posting_id"), func.ts_rank(document, query).label("score"))
             .where(document.op("@@")(query)))
 
 
-def ad_summary(matches):
-    """Per ad of `matches` (ad_id, score rows): its best score, and the status and last_seen_at v_ads gives it.
+def best_scores(matches):
+    """Per ad of `matches` (ad_id, score rows): its best score."""
+    return select(matches.c.ad_id, func.max(matches.c.score).label("score")).group_by(matches.c.ad_id).subquery("b")
 
-    v_ads summarises every posting before it can join one, which makes a search cost as much as the whole table;
-    this summarises the matching ads' postings only.
-    """
-    return (select(matches.c.ad_id, func.max(matches.c.score).label("score"),
-                   ad_status(postings.c.status).label("status"),
-                   func.max(postings.c.last_seen_at).label("last_seen_at"))
-            .join_from(matches, postings, postings.c.ad_id == matches.c.ad_id).group_by(matches.c.ad_id)
-            .subquery("s"))
+
+def ad_summary(best):
+    """The best scores with each ad's status, last_seen_at and primary posting from `ads`, where the database keeps
+    each ad's summary of its postings (migration 0009)."""
+    return (select(best, ads.c.status, ads.c.last_seen_at, ads.c.primary_posting_id)
+            .join_from(best, ads, ads.c.id == best.c.ad_id).subquery("s"))
 
 
 def with_ad_columns(summary):
@@ -118,71 +122,73 @@ def with_ad_columns(summary):
     primary = postings.alias("p")
     return (select(summary, *(primary.c[name] for name in AD_COLUMNS),
                    municipalities.c.name.label("municipality_name"))
-            .join_from(summary, ads, ads.c.id == summary.c.ad_id)
-            .join(primary, primary.c.id == ads.c.primary_posting_id)
+            .join_from(summary, primary, primary.c.id == summary.c.primary_posting_id)
             .outerjoin(municipalities, municipalities.c.code == primary.c.municipality_code)
             .subquery("v"))
-
-
-def ad_status(status):
-    """v_ads.status of an ad from its postings' statuses: active if one is, else expired if one is, else withdrawn."""
-    def some(value):
-        return func.sum(case((status == value, 1), else_=0)) > 0
-    return case((some("active"), "active"), (some("expired"), "expired"), else_="withdrawn")
 
 
 def search(engine: Engine, query: str, filters: AdFilters, limit: int = 20) -> tuple[int, list[Hit]]:
     """(number of ads matching, the best `limit` of them) for a query and filters.
 
-    The ads are counted and ranked on narrow rows (the primary postings are joined only when a filter needs them);
-    the shown columns are read for the page alone.
+    The ads are counted and ranked on narrow rows (each ad's status from `ads`, the primary postings joined only
+    when a filter needs them); the page's best postings come with it, the shown columns are read for the page alone.
     """
     prepare(engine)
     dialect = engine.dialect.name
     terms = parse_query(query)
-    scored = _scored(dialect, terms)
-    summary = ad_summary(_matches(scored, dialect))
-    try:
-        v, clauses = summary, where(filters, dialect, summary)
-    except AttributeError:
-        v = with_ad_columns(summary)
-        clauses = where(filters, dialect, v)
+    matches = _matches(_scored(dialect, terms), dialect)
+    v, clauses = _filtered(best_scores(matches), filters, dialect)
     page = (select(v.c.ad_id, v.c.score, func.count().over().label("total")).where(*clauses)
-            .order_by(v.c.score.desc(), v.c.ad_id).limit(limit))
+            .order_by(v.c.score.desc(), v.c.ad_id).limit(limit).subquery("page"))
+    with_postings = (select(page, matches.c.posting_id, matches.c.score.label("posting_score"))
+                     .join_from(page, matches, matches.c.ad_id == page.c.ad_id))
     with engine.connect() as connection:
-        ranked = connection.execute(page).all()
-        ids = [row.ad_id for row in ranked]
-        shown = _shown(connection, ids)
-        best = _best_postings(connection, scored, ids)
+        if dialect == "postgresql":  # compiling the plan (the GIN scan looks costly) takes longer than running it
+            connection.exec_driver_sql("SET LOCAL jit = off")
+        rows = connection.execute(with_postings).all()
+        ranked = sorted({row.ad_id: row for row in rows}.values(), key=lambda row: (-row.score, row.ad_id))
+        best = _best_postings(rows)
+        shown = _shown(connection, [row.ad_id for row in ranked])
         snippets = _snippets(connection, dialect, terms, list(best.values()))
     hits = [Hit(n, float(row.score), {k: shown[row.ad_id][k] for k in RESULT_COLUMNS},
                 snippets.get(best.get(row.ad_id), "")) for n, row in enumerate(ranked, start=1)]
     return (ranked[0].total if ranked else 0), hits
 
 
+def _filtered(best, filters: AdFilters, dialect: str):
+    """The narrowest of: the best scores, with the ads' summary, with the primary postings' columns too, that has
+    every column the filters use; and the filters' WHERE clauses on it."""
+    for v in (best, ad_summary(best)):
+        try:
+            return v, where(filters, dialect, v)
+        except AttributeError:
+            pass
+    v = with_ad_columns(ad_summary(best))
+    return v, where(filters, dialect, v)
+
+
 def _shown(connection, ad_ids: list[int]) -> dict[int, dict[str, Any]]:
     """RESULT_COLUMNS of these ads, by ad id."""
     if not ad_ids:
         return {}
-    page = select(postings.c.ad_id, literal(0.0).label("score")).where(postings.c.ad_id.in_(ad_ids)).subquery("page")
-    v = with_ad_columns(ad_summary(page))
+    page = (select(ads.c.id.label("ad_id"), ads.c.status, ads.c.last_seen_at, ads.c.primary_posting_id)
+            .where(ads.c.id.in_(ad_ids)).subquery("s"))
+    v = with_ad_columns(page)
     return {row["ad_id"]: row for row in connection.execute(select(*(v.c[n] for n in RESULT_COLUMNS))).mappings()}
 
 
 def _matches(scored, dialect: str):
-    """The matches as a subquery; on SQLite a CTE computed once, which the planner must not merge into the joins
-    around it (bm25 works only where the FTS5 table drives the query)."""
-    return scored.cte("scored").prefix_with("MATERIALIZED") if dialect == "sqlite" else scored.subquery("scored")
+    """The matches as a CTE, read twice (to rank the ads, then for the page's postings) and computed once; on SQLite
+    the planner must not merge it into the joins around it (bm25 works only where the FTS5 table drives the query).
+    """
+    return scored.cte("scored").prefix_with("MATERIALIZED") if dialect == "sqlite" else scored.cte("scored")
 
 
-def _best_postings(connection, scored, ad_ids: list[int]) -> dict[int, int]:
-    """The best-scored matching posting of each of these ads."""
-    if not ad_ids:
-        return {}
-    rows = connection.execute(scored.where(postings.c.ad_id.in_(ad_ids))).all()
+def _best_postings(rows) -> dict[int, int]:
+    """The best-scored matching posting of each ad of the page (rows of ad_id, posting_id, posting_score)."""
     best = {}
-    for ad_id, posting_id, _ in sorted(rows, key=lambda row: (row.score, -row.posting_id)):
-        best[ad_id] = posting_id  # the last one of an ad is its best: highest score, lowest id on a tie
+    for row in sorted(rows, key=lambda row: (row.posting_score, -row.posting_id)):
+        best[row.ad_id] = row.posting_id  # the last one of an ad is its best: highest score, lowest id on a tie
     return best
 
 

@@ -2,11 +2,16 @@
 
 from alembic import context
 
+from storage import ad_summary, search_index
 from storage.models import Base
-from storage.search_index import include_object
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def include_object(*args) -> bool:
+    """Leave the objects that live outside the models (search index, ad summary bookkeeping) to the migrations."""
+    return search_index.include_object(*args) and ad_summary.include_object(*args)
 
 
 def run_migrations() -> None:
