@@ -1,7 +1,7 @@
 """drop contact lists from quarantined raw JSON and mask the persons they name
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02
 
 Quarantine rows written before storage.quarantine.raw_json dropped contact lists itself can hold a posting's
@@ -18,7 +18,7 @@ from alembic import op
 from storage.quarantine import raw_json
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
