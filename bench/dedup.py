@@ -11,7 +11,7 @@ Then runs `munijobs dedup --rebuild --workers N` in a subprocess (wall time, CPU
 postings one at a time through the store path (store_batch, which ends in storage.clusters.update_clusters),
 printing the median and the 95th percentile.
 
-Usage:  python bench/dedup.py [--postings 50000] [--new 50] [--workers 2] [--database-url URL]
+Usage:  python bench/dedup.py [--postings 50000] [--new 50] [--workers 2] [--database-url URL | --generated FILE]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import argparse
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, make_url, text
 
 from munijobs import codes
 from munijobs.items import JobPosting, WorkLocation
@@ -224,19 +225,37 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2, help="munijobs dedup --rebuild --workers (default 2)")
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
+    parser.add_argument("--generated", type=Path, help="SQLite only: a file of generated postings, made when missing"
+                        " and copied (left as it is) when present, so runs at one size generate once")
+    parser.add_argument("--place-only", action="store_true", help="only place the new postings (the database at"
+                        " --database-url was generated and rebuilt by an earlier run)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        engine = upgrade(get_engine(url))
-        started = time.perf_counter()
-        fill(engine, args.postings)
-        print(f"generated {args.postings} postings in {time.perf_counter() - started:.0f} s ({engine.dialect.name})")
-        seconds, cpu, peak = rebuild(url, args.workers)
-        with engine.connect() as connection:
-            ads, multi = connection.execute(text(
-                "SELECT COUNT(*), SUM(CASE WHEN posting_count > 1 THEN 1 ELSE 0 END) FROM v_ads")).one()
-        print(f"munijobs dedup --rebuild: {seconds:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak:.2f} GB;"
-              f" {ads} ads, {multi} with more than one posting")
+        file = make_url(url).database if url.startswith("sqlite") else None
+        if args.place_only:
+            engine = get_engine(url)
+        elif args.generated and args.generated.exists() and file:
+            shutil.copyfile(args.generated, file)
+            engine = upgrade(get_engine(url))
+            print(f"copied {args.postings} generated postings from {args.generated}")
+        else:
+            engine = upgrade(get_engine(url))
+            started = time.perf_counter()
+            fill(engine, args.postings)
+            print(f"generated {args.postings} postings in {time.perf_counter() - started:.0f} s"
+                  f" ({engine.dialect.name})")
+            if args.generated and file:
+                engine.dispose()
+                shutil.copyfile(file, args.generated)
+        if not args.place_only:
+            seconds, cpu, peak = rebuild(url, args.workers)
+            with engine.connect() as connection:
+                ads, multi = connection.execute(text(
+                    "SELECT COUNT(*), SUM(CASE WHEN posting_count > 1 THEN 1 ELSE 0 END) FROM v_ads")).one()
+            print(f"munijobs dedup --rebuild: {seconds:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak:.2f} GB"
+                  f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); {ads} ads,"
+                  f" {multi} with more than one posting", flush=True)
         totals, placing, cpu_placing = place_new(engine, args.new)
         ms = [t * 1000 for t in placing]
         print(f"one new posting (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores), update_clusters:"

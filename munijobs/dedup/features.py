@@ -166,13 +166,19 @@ def _mix(values: np.ndarray) -> np.ndarray:
 def band_keys(block: str, signature: np.ndarray) -> list[int]:
     """One signed 64-bit key per LSH band (ROWS signature values, the band number and the block mixed in): postings
     sharing a key are candidates."""
-    rows = signature.astype(np.uint64).reshape(BANDS, ROWS)
-    combined = np.zeros(BANDS, dtype=np.uint64)
+    return band_keys_many([block], signature.reshape(1, NUM_PERM))[0].tolist()
+
+
+def band_keys_many(blocks: list[str], signatures: np.ndarray) -> np.ndarray:
+    """band_keys of many postings at once: an (n, BANDS) int64 array from n blocks and an (n, NUM_PERM) array."""
+    rows = signatures.astype(np.uint64).reshape(len(blocks), BANDS, ROWS)
+    combined = np.zeros((len(blocks), BANDS), dtype=np.uint64)
+    salts = np.array([zlib.crc32(block.encode()) for block in blocks], dtype=np.uint64).reshape(-1, 1)
     with np.errstate(over="ignore"):
         for row in range(ROWS):
-            combined = _mix(combined ^ rows[:, row])
-        keys = _mix(combined ^ _BAND_SALT ^ np.uint64(zlib.crc32(block.encode())))
-    return keys.view(np.int64).tolist()
+            combined = _mix(combined ^ rows[:, :, row])
+        keys = _mix(combined ^ _BAND_SALT ^ salts)
+    return keys.view(np.int64)
 
 
 def link_key_hash(key: str) -> int:
@@ -311,13 +317,19 @@ LOOKUP_WINDOWS = (-1, 0, 1)
 
 
 def candidate_pairs(features: Iterable[Features]) -> set[tuple[int, int]]:
-    """Pairs of posting ids (smaller first) that share an LSH band key or a strong-link key."""
-    keys, ids = [], []
-    for f in features:
-        own = keys_of(f, PAIRING_WINDOWS)
-        keys.extend(own)
-        ids.extend([f.posting_id] * len(own))
-    pairs = pairs_from_keys(np.array(keys, dtype=np.int64), np.array(ids, dtype=np.int64))
+    """Pairs of posting ids (smaller first) that share an LSH band key or a strong-link key (keys_of with
+    PAIRING_WINDOWS, computed for all the postings at once)."""
+    features = list(features)
+    if not features:
+        return set()
+    blocks = [f"{f.block}/{window_of(f) + shift}" for shift in PAIRING_WINDOWS for f in features]
+    bands = band_keys_many(blocks, np.tile(np.stack([f.signature for f in features]), (len(PAIRING_WINDOWS), 1)))
+    ids = np.array([f.posting_id for f in features], dtype=np.int64)
+    links = [(link_key_hash(link), f.posting_id) for f in features for link in f.links]
+    keys = np.r_[bands.ravel(), np.array([key for key, _ in links], dtype=np.int64)]
+    owners = np.r_[np.repeat(np.tile(ids, len(PAIRING_WINDOWS)), BANDS), np.array([pid for _, pid in links],
+                                                                                  dtype=np.int64)]
+    pairs = pairs_from_keys(keys, owners)
     return set(map(tuple, pairs.tolist()))
 
 
