@@ -307,8 +307,8 @@ def _derive_all(session: Session, total: int, chunk: int, workers: int, progress
     if not ids:
         ids, signatures, text_lengths = [np.zeros(0, np.int64)], [np.zeros((0, NUM_PERM), np.uint32)], [np.zeros(0,
                                                                                                                 np.int32)]
-    return _Keyed(np.concatenate(ids), np.concatenate(signatures), np.concatenate(text_lengths), keys[:at].copy(),
-                  key_rows[:at].copy(), kinds[:at].copy())
+    return _Keyed(np.concatenate(ids), np.concatenate(signatures), np.concatenate(text_lengths), keys[:at],
+                  key_rows[:at], kinds[:at])
 
 
 def _store_signatures(session: Session, rows, derived: list[Derived], blocks: list[str]) -> None:
