@@ -45,12 +45,12 @@ from storage.db import session_scope
 from storage.models import Ad, AdEvent, DedupKey, DedupSignature, Posting, WorkLocation
 
 CHUNK = 500
-COLUMNS = tuple(getattr(Posting, name) for name in dict.fromkeys((
+COLUMNS = tuple(Posting.__table__.c[name] for name in dict.fromkeys((
     "id", "source", "source_ad_id", "status", "published_at", "closed_at", "first_seen_at", "title", "job_title",
     "employer_name", "employer_orgnr", "employer_parent_orgnr", "municipality_code", "county_code", "job_percent_min",
     "job_percent_max", "engagement_type", "deadline_date", "ad_id", *STRUCTURED_FIELDS)))
 """Posting columns the features are built from (the text is read only when it is derived again)."""
-TEXT_COLUMNS = (Posting.description_text, Posting.url, Posting.application_url, Posting.origin_url)
+TEXT_COLUMNS = tuple(Posting.__table__.c[name] for name in ("description_text", "url", "application_url", "origin_url"))
 
 Progress = Callable[[str, int, int], None]
 
@@ -62,6 +62,31 @@ SET_REPRESENTATIVES = update(ADS).where(ADS.c.id == bindparam("_id")).values(
 SET_READVERTISED_FROM = (update(ADS).where(ADS.c.id == bindparam("_id"))
                          .values(readvertised_from_ad_id=bindparam("_from")))
 """Core statements built once (executemany by primary key; SQLAlchemy caches their compiled form)."""
+SIGNATURES, KEYS, LOCATIONS = DedupSignature.__table__, DedupKey.__table__, WorkLocation.__table__
+SIGNATURE_COLUMNS = tuple(column for column in SIGNATURES.c if column.name != "posting_id")
+_IDS = bindparam("ids", expanding=True)
+REFRESH = (select(*COLUMNS, *TEXT_COLUMNS, LOCATIONS.c.postal_code.label("first_postal_code"),
+                  *(column.label(f"old_{column.name}") for column in SIGNATURE_COLUMNS))
+           .select_from(POSTINGS.outerjoin(LOCATIONS, (LOCATIONS.c.posting_id == POSTINGS.c.id)
+                                           & (LOCATIONS.c.position == 0))
+                        .outerjoin(SIGNATURES, SIGNATURES.c.posting_id == POSTINGS.c.id))
+           .where(POSTINGS.c.id.in_(_IDS)))
+"""Postings to derive again: their columns and texts, first postal code, and the values stored for them."""
+STORED_FEATURES = (select(*COLUMNS, *SIGNATURE_COLUMNS).join_from(POSTINGS, SIGNATURES,
+                                                                  SIGNATURES.c.posting_id == POSTINGS.c.id)
+                   .where(POSTINGS.c.id.in_(_IDS)))
+CANDIDATES = (select(SIGNATURES.c.posting_id, SIGNATURES.c.signature, SIGNATURES.c.text_length, SIGNATURES.c.links)
+              .where(SIGNATURES.c.posting_id.in_(select(KEYS.c.posting_id)
+                                                 .where(KEYS.c.key.in_(bindparam("keys", expanding=True))))))
+"""The stored values that say whether a posting sharing one of these keys could match (`_may_join`)."""
+_HOLDERS = POSTINGS.alias("holders")
+AFFECTED = (select(*COLUMNS, *SIGNATURE_COLUMNS)
+            .select_from(POSTINGS.outerjoin(SIGNATURES, SIGNATURES.c.posting_id == POSTINGS.c.id))
+            .where(POSTINGS.c.id.in_(_IDS) | POSTINGS.c.ad_id.in_(select(_HOLDERS.c.ad_id)
+                                                                   .where(_HOLDERS.c.id.in_(_IDS)))))
+"""These postings and every posting of their ads, with their stored values (NULL when never derived)."""
+STORED_ADS = select(ADS.c.id, ADS.c.primary_posting_id, ADS.c.facts_posting_id, ADS.c.readvertised_from_ad_id,
+                    ADS.c.created_at).where(ADS.c.id.in_(_IDS))
 
 
 @dataclass
@@ -87,35 +112,31 @@ def _postal_codes(session: Session, ids: list[int]) -> dict[int, str | None]:
     return dict(session.execute(query).all())
 
 
-def _derive_and_store(session: Session, rows, store_keys: bool = True,
-                      derived: list[Derived] | None = None) -> dict[int, Features]:
-    """Derive the text values of these posting rows (with text columns; or take them, in row order), store them and
-    (unless told not to) their keys; their features."""
-    ids = [row.id for row in rows]
-    if derived is None:
-        postal = _postal_codes(session, ids)
-        derived = [derive(row, postal.get(row.id)) for row in rows]
-    features = {row.id: features_of(row, values) for row, values in zip(rows, derived, strict=True)}
-    if store_keys:
-        old = _load_features(session, ids, derive_missing=False)
-        _delete_keys(session, [(key, f.posting_id) for f in old.values() for key in keys_of(f)])
-    session.execute(delete(DedupSignature).where(DedupSignature.posting_id.in_(ids)))
-    session.execute(insert(DedupSignature.__table__), [
-        {"posting_id": f.posting_id, "signature": f.signature.astype("<u4").tobytes(),
-         "links": ",".join(sorted(f.links)), "shifts": ",".join(sorted(f.shifts)), "text_length": f.text_length,
-         "postal_code": values.postal_code, "units": "|".join(f.units), "mentions": " ".join(f.mentions),
-         "block": f.block}
-        for f, values in zip(features.values(), derived, strict=True)])
-    if store_keys:
-        _insert_keys(session, [(key, f.posting_id) for f in features.values() for key in keys_of(f)])
-    return features
+def _signature_row(features: Features, postal_code: str | None) -> dict:
+    return {"posting_id": features.posting_id, "signature": features.signature.astype("<u4").tobytes(),
+            "links": ",".join(sorted(features.links)), "shifts": ",".join(sorted(features.shifts)),
+            "text_length": features.text_length, "postal_code": postal_code, "units": "|".join(features.units),
+            "mentions": " ".join(features.mentions), "block": features.block}
 
 
 def _refresh(session: Session, ids: Iterable[int]) -> dict[int, Features]:
+    """Derive these postings' text values again, store them and their keys (replacing the old ones); their
+    features. One query reads each chunk's columns, texts, postal code and stored values."""
+    connection = session.connection()
     features: dict[int, Features] = {}
     for chunk in _chunks(ids):
-        rows = session.execute(select(*COLUMNS, *TEXT_COLUMNS).where(Posting.id.in_(chunk))).all()
-        features.update(_derive_and_store(session, rows))
+        rows = {row.id: row for row in connection.execute(REFRESH, {"ids": chunk})}.values()
+        fresh = {row.id: features_of(row, derive(row, row.first_postal_code)) for row in rows}
+        stored = [row for row in rows if row.old_signature is not None]
+        if stored:
+            old = [_stored_features(row, prefix="old_") for row in stored]
+            _delete_keys(session, [(key, f.posting_id) for f in old for key in keys_of(f)])
+            connection.execute(delete(SIGNATURES).where(SIGNATURES.c.posting_id.in_([row.id for row in stored])))
+        if fresh:
+            connection.execute(insert(SIGNATURES), [_signature_row(fresh[row.id], row.first_postal_code)
+                                                    for row in rows])
+            _insert_keys(session, [(key, f.posting_id) for f in fresh.values() for key in keys_of(f)])
+        features.update(fresh)
     return features
 
 
@@ -123,20 +144,26 @@ def _split(text: str | None, separator: str = ",") -> frozenset[str]:
     return frozenset(text.split(separator)) if text else frozenset()
 
 
+def _stored_features(row, prefix: str = "") -> Features:
+    """Features of a row holding the posting columns and its stored derived values (their names after `prefix`)."""
+    def stored(name: str):
+        return getattr(row, prefix + name)
+    units, mentions = stored("units"), stored("mentions")
+    derived = Derived(signature=np.frombuffer(stored("signature"), dtype="<u4").astype(np.uint32),
+                      links=_split(stored("links")), shifts=_split(stored("shifts")),
+                      text_length=stored("text_length"), postal_code=stored("postal_code"),
+                      units=tuple(units.split("|")) if units else (),
+                      mentions=interned(mentions.split()) if mentions else ())
+    return features_of(row, derived, block=stored("block"))
+
+
 def _load_features(session: Session, ids: Iterable[int], derive_missing: bool = True) -> dict[int, Features]:
     """Features from the stored derived values; postings that have none are derived now (unless told not to)."""
+    connection = session.connection()
     features: dict[int, Features] = {}
     for chunk in _chunks(ids):
-        query = (select(*COLUMNS, DedupSignature).join(DedupSignature, DedupSignature.posting_id == Posting.id)
-                 .where(Posting.id.in_(chunk)))
-        for row in session.execute(query):
-            stored = row.DedupSignature
-            derived = Derived(signature=np.frombuffer(stored.signature, dtype="<u4").astype(np.uint32),
-                              links=_split(stored.links), shifts=_split(stored.shifts),
-                              text_length=stored.text_length, postal_code=stored.postal_code,
-                              units=tuple(stored.units.split("|")) if stored.units else (),
-                              mentions=interned(stored.mentions.split()) if stored.mentions else ())
-            features[row.id] = features_of(row, derived, block=stored.block)
+        for row in connection.execute(STORED_FEATURES, {"ids": chunk}):
+            features[row.id] = _stored_features(row)
         missing = set(chunk) - set(features)
         if missing and derive_missing:
             features.update(_refresh(session, missing))
@@ -152,25 +179,51 @@ def update_clusters(session: Session, posting_ids: Iterable[int], now: datetime 
     fresh = _refresh(session, posting_ids)
     if not fresh:
         return ClusterResult()
-    keys = sorted({key for f in fresh.values() for key in keys_of(f, LOOKUP_WINDOWS)})
-    candidates: set[int] = set()
-    for chunk in _chunks(keys):
-        candidates.update(session.scalars(select(DedupKey.posting_id).where(DedupKey.key.in_(chunk))))
-    current = _ad_of(session, set(fresh) | candidates)
-    for chunk in _chunks({ad for ad in current.values() if ad is not None}):
-        current.update(session.execute(select(Posting.id, Posting.ad_id).where(Posting.ad_id.in_(chunk))).all())
-    features = {**_load_features(session, set(current) - set(fresh)), **fresh}
+    connection = session.connection()
+    candidates = _may_join(connection, fresh)
+    current: dict[int, int | None] = {}
+    features: dict[int, Features] = {}
+    unsigned: set[int] = set()
+    for chunk in _chunks(candidates | set(fresh)):
+        for row in connection.execute(AFFECTED, {"ids": chunk}):
+            current[row.id] = row.ad_id
+            if row.id in fresh:
+                continue
+            if row.signature is None:
+                unsigned.add(row.id)
+            else:
+                features[row.id] = _stored_features(row)
+    if unsigned:
+        features.update(_refresh(session, unsigned))
+    features.update(fresh)
     pairs = {(a, b) for a, b in candidate_pairs(features.values())
              if a in fresh or b in fresh or current.get(a) == current.get(b)}
     clustering = cluster(features, verdicts_of(features, pairs))
     return _apply(session, features, clustering, current, now)
 
 
-def _ad_of(session: Session, ids: Iterable[int]) -> dict[int, int | None]:
-    current: dict[int, int | None] = {}
-    for chunk in _chunks(ids):
-        current.update(session.execute(select(Posting.id, Posting.ad_id).where(Posting.id.in_(chunk))).all())
-    return current
+def _may_join(connection, fresh: Mapping[int, Features]) -> set[int]:
+    """Postings sharing a key with a fresh one (LOOKUP_WINDOWS) that some fresh posting could be the same ad as: a
+    shared link, or texts similar enough (`match.may_match`); read from their stored signatures only, so the
+    features of candidates that could not match are never built (a million postings give a new one ~100
+    candidates)."""
+    keys = sorted({key for f in fresh.values() for key in keys_of(f, LOOKUP_WINDOWS)})
+    rows = {}
+    for chunk in _chunks(keys):
+        rows.update((row.posting_id, row) for row in connection.execute(CANDIDATES, {"keys": chunk})
+                    if row.posting_id not in fresh)
+    if not rows:
+        return set()
+    rows = list(rows.values())
+    signatures = np.frombuffer(b"".join(row.signature for row in rows), dtype="<u4").reshape(len(rows), NUM_PERM)
+    lengths = np.array([row.text_length for row in rows])
+    ours = list(fresh.values())
+    equal = np.count_nonzero(signatures[:, None, :] == np.stack([f.signature for f in ours])[None, :, :], axis=2)
+    shorter = np.minimum(lengths[:, None], np.array([f.text_length for f in ours])[None, :])
+    similar = may_match(equal, shorter).any(axis=1)
+    links = frozenset().union(*(f.links for f in ours))
+    return {row.posting_id for row, keep in zip(rows, similar.tolist(), strict=True)
+            if keep or (links and not links.isdisjoint(_split(row.links)))}
 
 
 def place_unclustered(engine: Engine, progress: Progress | None = None) -> ClusterResult:
@@ -471,10 +524,9 @@ def _apply(session: Session, features: Mapping[int, Features], clustering: Clust
     ad_ids = assign_ad_ids(components, current)
     old_ads = {ad for ad in current.values() if ad is not None}
     stored = {}
+    connection = session.connection()
     for chunk in _chunks(old_ads):
-        stored.update({row.id: row for row in session.execute(select(
-            Ad.id, Ad.primary_posting_id, Ad.facts_posting_id, Ad.readvertised_from_ad_id, Ad.created_at)
-            .where(Ad.id.in_(chunk)))})
+        stored.update({row.id: row for row in connection.execute(STORED_ADS, {"ids": chunk})})
     representatives = [choose_representatives([features[pid] for pid in comp]) if len(comp) > 1 else (comp[0], comp[0])
                        for comp in components]
     new = [n for n, ad in enumerate(ad_ids) if ad is None]
@@ -497,7 +549,6 @@ def _apply(session: Session, features: Mapping[int, Features], clustering: Clust
             events.append({"posting_id": pid, "changed_at": now, "old_ad_id": None if brand_new else old,
                            "new_ad_id": ad_ids[n], "reason": _reason(clustering, comp, pid, old, brand_new)})
             result.moved += not brand_new or len(comp) > 1
-    connection = session.connection()
     for chunk in _chunks(moves):
         connection.execute(MOVE, chunk)
     for chunk in _chunks(events):
