@@ -399,17 +399,21 @@ def _write_keys_and_pair(session: Session, keyed: _Keyed, progress: Progress | N
     could be the same ad, as unique (row, row) pairs; one range of key values at a time."""
     ranges = np.linspace(np.iinfo(np.int64).min, np.iinfo(np.int64).max, KEY_RANGES + 1, dtype=np.float64)
     bounds = [int(b) for b in ranges[1:-1]]
-    which = np.searchsorted(np.array(bounds, dtype=np.int64), keyed.keys, side="right").astype(np.int8)
+    which = np.empty(len(keyed.keys), dtype=np.int8)
+    for start in range(0, len(which), PAIR_CHUNK * 20):
+        which[start:start + PAIR_CHUNK * 20] = np.searchsorted(np.array(bounds, dtype=np.int64),
+                                                               keyed.keys[start:start + PAIR_CHUNK * 20], side="right")
     found, written = [], 0
     for part in range(KEY_RANGES):
         chosen = np.flatnonzero(which == part)
         keys, rows, kinds = keyed.keys[chosen], keyed.key_rows[chosen], keyed.kinds[chosen]
         del chosen
         stored = kinds != NEXT_WINDOW
-        order = np.lexsort((keyed.ids[rows[stored]], keys[stored]))
-        _insert_keys(session, _key_rows(keys[stored][order], keyed.ids[rows[stored]][order]))
-        written += int(stored.sum())
-        del order, stored
+        stored_keys, owners = keys[stored], keyed.ids[rows[stored]]
+        order = np.lexsort((owners, stored_keys))
+        _insert_keys(session, _key_rows(stored_keys[order], owners[order]))
+        written += len(order)
+        del order, stored, stored_keys, owners
         link = kinds == LINK
         found.append(pairs_from_keys(keys[link], rows[link].astype(np.int64)))
         bands = pairs_from_keys(keys[~link], rows[~link].astype(np.int64))

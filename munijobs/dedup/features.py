@@ -14,7 +14,6 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import combinations, pairwise
 
 import numpy as np
 from datasketch import MinHash
@@ -341,23 +340,39 @@ def pairs_from_keys(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Every pair of ids that share a key, smaller id first, as unique rows of an (n, 2) array (neighbours only for
     a key over MAX_BUCKET).
 
-    Sorting finds the shared keys without a dictionary of every key, and the pairs stay in numpy: a million
-    postings have tens of millions of candidate pairs.
+    Sorting finds the shared keys without a dictionary of every key, and the pairs stay in numpy (made per bucket
+    size, never per key): a million postings have tens of millions of candidate pairs.
     """
     empty = np.zeros((0, 2), dtype=np.int64)
     if len(keys) < 2:
         return empty
     order = np.lexsort((ids, keys))
     keys, ids = keys[order], ids[order]
+    distinct = np.r_[True, (keys[1:] != keys[:-1]) | (ids[1:] != ids[:-1])]
+    keys, ids = keys[distinct], ids[distinct]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
-    chunks = [np.column_stack((ids[starts[sizes == 2]], ids[starts[sizes == 2] + 1]))]
-    for start, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist(), strict=True):
-        unique = sorted(set(ids[start:start + size].tolist()))
-        chosen = combinations(unique, 2) if len(unique) <= MAX_BUCKET else pairwise(unique)
-        chunks.append(np.array(list(chosen), dtype=np.int64).reshape(-1, 2))
-    pairs = np.concatenate(chunks)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    chunks = [empty]
+    for size in set(sizes[(sizes >= 2) & (sizes <= MAX_BUCKET)].tolist()):
+        first, second = np.triu_indices(size, k=1)
+        at = starts[sizes == size][:, None]
+        chunks.append(np.column_stack(((ids[at + first]).ravel(), (ids[at + second]).ravel())))
+    big = np.flatnonzero(sizes > MAX_BUCKET)
+    if len(big):
+        members = np.repeat(starts[big], sizes[big]) + _ranges(sizes[big])
+        inner = np.r_[members[1:] == members[:-1] + 1, False] & np.r_[np.diff(np.repeat(big, sizes[big])) == 0, False]
+        chunks.append(np.column_stack((ids[members[inner]], ids[members[inner] + 1])))
+    pairs = np.sort(np.concatenate(chunks), axis=1)
     if not len(pairs):
         return empty
-    return np.unique(np.sort(pairs, axis=1), axis=0)
+    if pairs.min() >= 0 and pairs.max() < 2 ** 31:
+        codes = np.sort((pairs[:, 0] << 32) | pairs[:, 1])
+        codes = codes[np.r_[True, codes[1:] != codes[:-1]]]
+        return np.column_stack((codes >> 32, codes & 0xFFFFFFFF))
+    return np.unique(pairs, axis=0)
+
+
+def _ranges(sizes: np.ndarray) -> np.ndarray:
+    """0..size-1 for each size, concatenated."""
+    ends = np.cumsum(sizes)
+    return np.arange(ends[-1]) - np.repeat(ends - sizes, sizes)
