@@ -9,9 +9,12 @@ application URL), 5 % entered twice on NAV, 3 % advertised again after closing, 
 
 Then runs `munijobs dedup --rebuild --workers N` in a subprocess (wall time, CPU time, peak RSS), and places --new
 postings one at a time through the store path (store_batch, which ends in storage.clusters.update_clusters),
-printing the median and the 95th percentile.
+--runs times, printing min / median / max over the runs of each run's median (and 95th percentile) of
+update_clusters (what the 5 ms target is for) and of the whole store_batch, beside an anchor measured just before
+each placement: deriving the same posting's text values (pure Python, no database), and the ratio.
 
-Usage:  python bench/dedup.py [--postings 50000] [--new 50] [--workers 2] [--database-url URL | --generated FILE]
+Usage:  python bench/dedup.py [--postings 50000] [--new 50] [--runs 3] [--workers 2]
+                              [--database-url URL] [--generated FILE] [--place-only]
 """
 
 from __future__ import annotations

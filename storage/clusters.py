@@ -312,8 +312,7 @@ def _current_ads(session: Session, ids: np.ndarray) -> np.ndarray:
 def _derive_all(session: Session, total: int, chunk: int, workers: int, progress: Progress | None) -> _Keyed:
     """Derive and store every posting's values (signatures); their keys and what pairing needs, as arrays."""
     ids, signatures, text_lengths = [], [], []
-    width = 2 * BANDS + 2
-    """Keys per posting: its window's bands, the next window's, and a link key or two."""
+    width = 2 * BANDS + 2  # keys per posting: its window's bands, the next window's, a link key or two
     keys = np.zeros(total * width, dtype=np.int64)
     key_rows = np.zeros(total * width, dtype=np.int32)
     kinds = np.zeros(total * width, dtype=np.int8)
@@ -357,9 +356,9 @@ def _derive_all(session: Session, total: int, chunk: int, workers: int, progress
             pending = (rows, sent)
         if pending:
             store(*pending)
-    if not ids:
-        ids, signatures, text_lengths = [np.zeros(0, np.int64)], [np.zeros((0, NUM_PERM), np.uint32)], [np.zeros(0,
-                                                                                                                np.int32)]
+    ids.append(np.zeros(0, np.int64))
+    signatures.append(np.zeros((0, NUM_PERM), np.uint32))
+    text_lengths.append(np.zeros(0, np.int32))
     return _Keyed(np.concatenate(ids), np.concatenate(signatures), np.concatenate(text_lengths), keys[:at],
                   key_rows[:at], kinds[:at])
 
