@@ -180,6 +180,11 @@ def fill(engine, count: int) -> None:
             break
     if batch:
         flush()
+    if engine.dialect.name == "postgresql":  # the ids were given: move the sequences past them
+        with session_scope(engine) as session:
+            for table in ("ads", "postings", "work_locations"):
+                session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                                     f" (SELECT COALESCE(MAX(id), 1) FROM {table}))"))
 
 
 def rebuild(url: str, workers: int) -> tuple[float, float, float]:
@@ -192,7 +197,7 @@ def rebuild(url: str, workers: int) -> tuple[float, float, float]:
     return time.perf_counter() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024 ** 2
 
 
-def place_new(engine, count: int, run: int = 0) -> dict[str, list[float]]:
+def place_new(engine, count: int, run: int = 0, seed: int = 99) -> dict[str, list[float]]:
     """Store `count` new postings one at a time: seconds of each store_batch ("store_batch"), wall and CPU seconds of
     its update_clusters ("placing", "placing_cpu"; CPU: this process only, which on SQLite includes the database),
     and the anchor: wall seconds of deriving the same posting's text values (`derive`, pure Python, no database)
@@ -209,11 +214,11 @@ def place_new(engine, count: int, run: int = 0) -> dict[str, list[float]]:
 
     import storage.postings
     storage.postings.update_clusters = timed
-    for n, (source, source_ad_id, values, postal) in enumerate(generate(count, seed=99 + run)):
+    for n, (source, source_ad_id, values, postal) in enumerate(generate(count, seed=seed + run)):
         if n == count:
             break
         place = WorkLocation(postal_code=postal, municipality_code=values["municipality_code"])
-        item = JobPosting(source=source, source_ad_id=f"new{run}-{source_ad_id}", work_locations=[place])
+        item = JobPosting(source=source, source_ad_id=f"new{seed + run}-{source_ad_id}", work_locations=[place])
         for name, value in values.items():
             setattr(item, name, value)
         started = time.perf_counter()
@@ -237,6 +242,8 @@ def main() -> None:
     parser.add_argument("--postings", type=int, default=1_000_000)
     parser.add_argument("--new", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3, help="runs of placing --new postings (default 3)")
+    parser.add_argument("--seed", type=int, default=99, help="of the new postings (another one for each --place-only"
+                        " rerun on one database)")
     parser.add_argument("--workers", type=int, default=2, help="munijobs dedup --rebuild --workers (default 2)")
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
     parser.add_argument("--generated", type=Path, help="SQLite only: a file of generated postings, made when missing"
@@ -270,7 +277,7 @@ def main() -> None:
             print(f"munijobs dedup --rebuild: {seconds:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak:.2f} GB"
                   f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); {ads} ads,"
                   f" {multi} with more than one posting", flush=True)
-        runs = [place_new(engine, args.new, run) for run in range(args.runs)]
+        runs = [place_new(engine, args.new, run, args.seed) for run in range(args.runs)]
 
         def per_run(name: str, scale: float = 1000.0) -> list[float]:
             return [statistics.median(figures[name]) * scale for figures in runs]

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from munijobs.dedup.cluster import Clustering, assign_ad_ids, choose_representatives, cluster, verdicts_of
@@ -79,12 +79,14 @@ CANDIDATES = (select(SIGNATURES.c.posting_id, SIGNATURES.c.signature, SIGNATURES
               .where(SIGNATURES.c.posting_id.in_(select(KEYS.c.posting_id)
                                                  .where(KEYS.c.key.in_(bindparam("keys", expanding=True))))))
 """The stored values that say whether a posting sharing one of these keys could match (`_may_join`)."""
-_HOLDERS = POSTINGS.alias("holders")
+_HOLDERS, _MATES = POSTINGS.alias("holders"), POSTINGS.alias("mates")
 AFFECTED = (select(*COLUMNS, *SIGNATURE_COLUMNS)
             .select_from(POSTINGS.outerjoin(SIGNATURES, SIGNATURES.c.posting_id == POSTINGS.c.id))
-            .where(POSTINGS.c.id.in_(_IDS) | POSTINGS.c.ad_id.in_(select(_HOLDERS.c.ad_id)
-                                                                   .where(_HOLDERS.c.id.in_(_IDS)))))
-"""These postings and every posting of their ads, with their stored values (NULL when never derived)."""
+            .where(POSTINGS.c.id.in_(select(_HOLDERS.c.id).where(_HOLDERS.c.id.in_(_IDS)).union(
+                select(_MATES.c.id).where(_MATES.c.ad_id.in_(select(_HOLDERS.c.ad_id)
+                                                             .where(_HOLDERS.c.id.in_(_IDS))))))))
+"""These postings and every posting of their ads, with their stored values (NULL when never derived); a union, not
+an OR, so PostgreSQL uses both indexes instead of scanning the postings."""
 STORED_ADS = select(ADS.c.id, ADS.c.primary_posting_id, ADS.c.facts_posting_id, ADS.c.readvertised_from_ad_id,
                     ADS.c.created_at).where(ADS.c.id.in_(_IDS))
 
@@ -295,6 +297,8 @@ def rebuild_clusters(engine: Engine, progress: Progress | None = None, chunk: in
         if progress:
             progress("groups", int(groups.max(initial=-1)) + 1, int(groups.max(initial=-1)) + 1)
         result = _decide_in_batches(session, keyed.ids, pairs, current, groups, now, progress)
+        if engine.dialect.name == "postgresql":  # every key and signature is new: plan the store path's lookups on it
+            session.execute(text("ANALYZE dedup_keys, dedup_signatures"))
     return result
 
 
