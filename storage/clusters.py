@@ -75,10 +75,11 @@ REFRESH = (select(*COLUMNS, *TEXT_COLUMNS, LOCATIONS.c.postal_code.label("first_
 STORED_FEATURES = (select(*COLUMNS, *SIGNATURE_COLUMNS).join_from(POSTINGS, SIGNATURES,
                                                                   SIGNATURES.c.posting_id == POSTINGS.c.id)
                    .where(POSTINGS.c.id.in_(_IDS)))
-CANDIDATES = (select(SIGNATURES.c.posting_id, SIGNATURES.c.signature, SIGNATURES.c.text_length, SIGNATURES.c.links)
-              .where(SIGNATURES.c.posting_id.in_(select(KEYS.c.posting_id)
-                                                 .where(KEYS.c.key.in_(bindparam("keys", expanding=True))))))
-"""The stored values that say whether a posting sharing one of these keys could match (`_may_join`)."""
+CANDIDATES_SQL = ("SELECT posting_id, signature, text_length, links FROM dedup_signatures WHERE posting_id IN"
+                  " (SELECT posting_id FROM dedup_keys WHERE key {keys})")
+"""The stored values that say whether a posting sharing one of these keys could match (`_may_join`); through the
+driver, as the keys are written (a new posting has ~100 candidates at a million postings: SQLAlchemy's rows cost
+more than the query)."""
 _HOLDERS, _MATES = POSTINGS.alias("holders"), POSTINGS.alias("mates")
 AFFECTED = (select(*COLUMNS, *SIGNATURE_COLUMNS)
             .select_from(POSTINGS.outerjoin(SIGNATURES, SIGNATURES.c.posting_id == POSTINGS.c.id))
@@ -210,22 +211,26 @@ def _may_join(connection, fresh: Mapping[int, Features]) -> set[int]:
     features of candidates that could not match are never built (a million postings give a new one ~100
     candidates)."""
     keys = sorted({key for f in fresh.values() for key in keys_of(f, LOOKUP_WINDOWS)})
+    cursor = connection.connection.cursor()
     rows = {}
     for chunk in _chunks(keys):
-        rows.update((row.posting_id, row) for row in connection.execute(CANDIDATES, {"keys": chunk})
-                    if row.posting_id not in fresh)
+        if connection.dialect.name == "postgresql":
+            cursor.execute(CANDIDATES_SQL.format(keys="= ANY(%s)"), [chunk])
+        else:
+            cursor.execute(CANDIDATES_SQL.format(keys=f"IN ({','.join('?' * len(chunk))})"), chunk)
+        rows.update((row[0], row) for row in cursor.fetchall() if row[0] not in fresh)
     if not rows:
         return set()
     rows = list(rows.values())
-    signatures = np.frombuffer(b"".join(row.signature for row in rows), dtype="<u4").reshape(len(rows), NUM_PERM)
-    lengths = np.array([row.text_length for row in rows])
+    signatures = np.frombuffer(b"".join(bytes(row[1]) for row in rows), dtype="<u4").reshape(len(rows), NUM_PERM)
+    lengths = np.array([row[2] for row in rows])
     ours = list(fresh.values())
     equal = np.count_nonzero(signatures[:, None, :] == np.stack([f.signature for f in ours])[None, :, :], axis=2)
     shorter = np.minimum(lengths[:, None], np.array([f.text_length for f in ours])[None, :])
     similar = may_match(equal, shorter).any(axis=1)
     links = frozenset().union(*(f.links for f in ours))
-    return {row.posting_id for row, keep in zip(rows, similar.tolist(), strict=True)
-            if keep or (links and not links.isdisjoint(_split(row.links)))}
+    return {row[0] for row, keep in zip(rows, similar.tolist(), strict=True)
+            if keep or (links and not links.isdisjoint(_split(row[3])))}
 
 
 def place_unclustered(engine: Engine, progress: Progress | None = None) -> ClusterResult:
