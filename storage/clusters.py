@@ -255,8 +255,9 @@ def place_unclustered(engine: Engine, progress: Progress | None = None) -> Clust
 
 REBUILD_BATCH = 5000
 """Postings decided together in the rebuild's last phase (whole groups: a larger group is decided on its own)."""
-KEY_RANGES = 8
-"""The rebuild pairs and writes the keys one range of key values at a time (a million postings have 65 million)."""
+KEY_RANGES = 32
+"""The rebuild pairs and writes the keys one range of key values at a time (a million postings have 65 million: a
+range's candidate pairs, before they are filtered, are the peak of its memory)."""
 PAIR_CHUNK = 200_000
 STORED, NEXT_WINDOW, LINK = 0, 1, 2
 """Kinds of a posting's keys in the rebuild: band keys of its own window (stored), of the next window (pairing
