@@ -311,11 +311,12 @@ def rebuild_clusters(engine: Engine, progress: Progress | None = None, chunk: in
 def _current_ads(session: Session, ids: np.ndarray) -> np.ndarray:
     """The ad id each posting (row) holds today, -1 for none."""
     current = np.full(len(ids), -1, dtype=np.int64)
-    held = np.array(session.execute(select(Posting.id, Posting.ad_id).where(Posting.ad_id.is_not(None))).all(),
-                    dtype=np.int64).reshape(-1, 2)
-    at = np.minimum(np.searchsorted(ids, held[:, 0]), max(len(ids) - 1, 0))
-    known = (ids[at] == held[:, 0]) if len(ids) else np.zeros(len(held), dtype=bool)
-    current[at[known]] = held[known, 1]
+    result = session.connection().execute(select(POSTINGS.c.id, POSTINGS.c.ad_id).where(POSTINGS.c.ad_id.is_not(None)))
+    for part in result.partitions(100_000):  # as plain tuples, a part at a time: numpy reads 1M Row objects slowly
+        held = np.array([tuple(row) for row in part], dtype=np.int64).reshape(-1, 2)
+        at = np.minimum(np.searchsorted(ids, held[:, 0]), max(len(ids) - 1, 0))
+        known = (ids[at] == held[:, 0]) if len(ids) else np.zeros(len(held), dtype=bool)
+        current[at[known]] = held[known, 1]
     return current
 
 
