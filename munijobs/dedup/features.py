@@ -14,7 +14,6 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import combinations, pairwise
 
 import numpy as np
 from datasketch import MinHash
@@ -166,13 +165,19 @@ def _mix(values: np.ndarray) -> np.ndarray:
 def band_keys(block: str, signature: np.ndarray) -> list[int]:
     """One signed 64-bit key per LSH band (ROWS signature values, the band number and the block mixed in): postings
     sharing a key are candidates."""
-    rows = signature.astype(np.uint64).reshape(BANDS, ROWS)
-    combined = np.zeros(BANDS, dtype=np.uint64)
+    return band_keys_many([block], signature.reshape(1, NUM_PERM))[0].tolist()
+
+
+def band_keys_many(blocks: list[str], signatures: np.ndarray) -> np.ndarray:
+    """band_keys of many postings at once: an (n, BANDS) int64 array from n blocks and an (n, NUM_PERM) array."""
+    rows = signatures.astype(np.uint64).reshape(len(blocks), BANDS, ROWS)
+    combined = np.zeros((len(blocks), BANDS), dtype=np.uint64)
+    salts = np.array([zlib.crc32(block.encode()) for block in blocks], dtype=np.uint64).reshape(-1, 1)
     with np.errstate(over="ignore"):
         for row in range(ROWS):
-            combined = _mix(combined ^ rows[:, row])
-        keys = _mix(combined ^ _BAND_SALT ^ np.uint64(zlib.crc32(block.encode())))
-    return keys.view(np.int64).tolist()
+            combined = _mix(combined ^ rows[:, :, row])
+        keys = _mix(combined ^ _BAND_SALT ^ salts)
+    return keys.view(np.int64)
 
 
 def link_key_hash(key: str) -> int:
@@ -311,13 +316,19 @@ LOOKUP_WINDOWS = (-1, 0, 1)
 
 
 def candidate_pairs(features: Iterable[Features]) -> set[tuple[int, int]]:
-    """Pairs of posting ids (smaller first) that share an LSH band key or a strong-link key."""
-    keys, ids = [], []
-    for f in features:
-        own = keys_of(f, PAIRING_WINDOWS)
-        keys.extend(own)
-        ids.extend([f.posting_id] * len(own))
-    pairs = pairs_from_keys(np.array(keys, dtype=np.int64), np.array(ids, dtype=np.int64))
+    """Pairs of posting ids (smaller first) that share an LSH band key or a strong-link key (keys_of with
+    PAIRING_WINDOWS, computed for all the postings at once)."""
+    features = list(features)
+    if not features:
+        return set()
+    blocks = [f"{f.block}/{window_of(f) + shift}" for shift in PAIRING_WINDOWS for f in features]
+    bands = band_keys_many(blocks, np.tile(np.stack([f.signature for f in features]), (len(PAIRING_WINDOWS), 1)))
+    ids = np.array([f.posting_id for f in features], dtype=np.int64)
+    links = [(link_key_hash(link), f.posting_id) for f in features for link in f.links]
+    keys = np.r_[bands.ravel(), np.array([key for key, _ in links], dtype=np.int64)]
+    owners = np.r_[np.repeat(np.tile(ids, len(PAIRING_WINDOWS)), BANDS), np.array([pid for _, pid in links],
+                                                                                  dtype=np.int64)]
+    pairs = pairs_from_keys(keys, owners)
     return set(map(tuple, pairs.tolist()))
 
 
@@ -329,23 +340,39 @@ def pairs_from_keys(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Every pair of ids that share a key, smaller id first, as unique rows of an (n, 2) array (neighbours only for
     a key over MAX_BUCKET).
 
-    Sorting finds the shared keys without a dictionary of every key, and the pairs stay in numpy: a million
-    postings have tens of millions of candidate pairs.
+    Sorting finds the shared keys without a dictionary of every key, and the pairs stay in numpy (made per bucket
+    size, never per key): a million postings have tens of millions of candidate pairs.
     """
     empty = np.zeros((0, 2), dtype=np.int64)
     if len(keys) < 2:
         return empty
     order = np.lexsort((ids, keys))
     keys, ids = keys[order], ids[order]
+    distinct = np.r_[True, (keys[1:] != keys[:-1]) | (ids[1:] != ids[:-1])]
+    keys, ids = keys[distinct], ids[distinct]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
-    chunks = [np.column_stack((ids[starts[sizes == 2]], ids[starts[sizes == 2] + 1]))]
-    for start, size in zip(starts[sizes > 2].tolist(), sizes[sizes > 2].tolist(), strict=True):
-        unique = sorted(set(ids[start:start + size].tolist()))
-        chosen = combinations(unique, 2) if len(unique) <= MAX_BUCKET else pairwise(unique)
-        chunks.append(np.array(list(chosen), dtype=np.int64).reshape(-1, 2))
-    pairs = np.concatenate(chunks)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    chunks = [empty]
+    for size in set(sizes[(sizes >= 2) & (sizes <= MAX_BUCKET)].tolist()):
+        first, second = np.triu_indices(size, k=1)
+        at = starts[sizes == size][:, None]
+        chunks.append(np.column_stack(((ids[at + first]).ravel(), (ids[at + second]).ravel())))
+    big = np.flatnonzero(sizes > MAX_BUCKET)
+    if len(big):
+        members = np.repeat(starts[big], sizes[big]) + _ranges(sizes[big])
+        inner = np.r_[members[1:] == members[:-1] + 1, False] & np.r_[np.diff(np.repeat(big, sizes[big])) == 0, False]
+        chunks.append(np.column_stack((ids[members[inner]], ids[members[inner] + 1])))
+    pairs = np.sort(np.concatenate(chunks), axis=1)
     if not len(pairs):
         return empty
-    return np.unique(np.sort(pairs, axis=1), axis=0)
+    if pairs.min() >= 0 and pairs.max() < 2 ** 31:
+        codes = np.sort((pairs[:, 0] << 32) | pairs[:, 1])
+        codes = codes[np.r_[True, codes[1:] != codes[:-1]]]
+        return np.column_stack((codes >> 32, codes & 0xFFFFFFFF))
+    return np.unique(pairs, axis=0)
+
+
+def _ranges(sizes: np.ndarray) -> np.ndarray:
+    """0..size-1 for each size, concatenated."""
+    ends = np.cumsum(sizes)
+    return np.arange(ends[-1]) - np.repeat(ends - sizes, sizes)

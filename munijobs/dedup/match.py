@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 from rapidfuzz import fuzz
 
-from munijobs.dedup.features import Features
+from munijobs.dedup.features import NUM_PERM, Features
 
 WINDOW = timedelta(days=120)
 """Postings published further apart are never the same ad (nor a re-advertisement of it)."""
@@ -103,6 +104,13 @@ def readvertisement(a: Features, b: Features) -> bool:
         return bool(first.closed_at and first.status != "active" and second.published_at
                     and second.published_at > first.closed_at)
     return after(a, b) or after(b, a)
+
+
+def may_match(equal: np.ndarray, shorter: np.ndarray) -> np.ndarray:
+    """Which candidate pairs without a shared link `compare` could find the same ad or a re-advertisement, from the
+    number of equal signature values and the shorter text's length (vectorised; the rebuild drops the rest before
+    reading any posting's features): the checks compare makes first, "too little text" and text below TEXT_SAME."""
+    return (shorter >= MIN_TEXT) & (equal / NUM_PERM >= TEXT_SAME)
 
 
 def compare(a: Features, b: Features) -> Verdict:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import combinations
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from munijobs.cli import cli
 from munijobs.constants import PostingStatus
+from munijobs.dedup.match import compare, may_match
 from munijobs.items import JobPosting
-from storage.clusters import rebuild_clusters
+from storage.clusters import _load_features, rebuild_clusters
 from storage.db import ensure_source, session_scope
 from storage.postings import store_batch
 from tests.dedup.pairs import load_pairs, to_item
@@ -156,3 +160,38 @@ def test_the_merge_rule_takes_text_from_the_longest_and_facts_from_the_most_stru
     store(db, [nav, jobbnorge])
     [ad] = rows(db, "SELECT url, employer_orgnr, posting_count FROM v_ads")
     assert (ad.url, ad.employer_orgnr, ad.posting_count) == (jobbnorge.url, nav.employer_orgnr, 2)
+
+
+def test_a_rebuild_in_batches_of_one_group_gives_the_ads_of_a_rebuild_in_one_batch(db, monkeypatch):
+    pairs = [p for p in PAIRS if p["case"] not in ("readvertised",)][:40]
+    monkeypatch.setattr("storage.postings.update_clusters", lambda *args, **kwargs: None)
+    for n, pair in enumerate(pairs):
+        store(db, [to_item(pair["a"]), to_item(pair["b"])], hours=n)
+    monkeypatch.setattr("storage.clusters.REBUILD_BATCH", 1)
+    batched = rebuild_clusters(db)
+    expected = {frozenset(f"{p[side]['source']}:{p[side]['source_ad_id']}" for side in "ab") for p in pairs
+                if p["same"]}
+    assert batched.moved == len(expected) and expected <= partition(db)
+    ads = rows(db, "SELECT id, primary_posting_id, facts_posting_id FROM ads ORDER BY id")
+    monkeypatch.setattr("storage.clusters.REBUILD_BATCH", 1_000_000)
+    whole = rebuild_clusters(db)
+    assert (whole.moved, whole.ads_created, whole.ads_deleted) == (0, 0, 0)
+    assert rows(db, "SELECT id, primary_posting_id, facts_posting_id FROM ads ORDER BY id") == ads
+
+
+def test_the_pairs_the_signatures_rule_out_are_pairs_compare_finds_different(db):
+    for pair in PAIRS[:120]:
+        store(db, [to_item(pair["a"]), to_item(pair["b"])])
+    with Session(db) as session:
+        features = list(_load_features(session, [r.id for r in rows(db, "SELECT id FROM postings")]).values())
+    kept = ruled_out = 0
+    for a, b in combinations(features, 2):
+        if a.links & b.links:
+            continue
+        possible = bool(may_match(np.count_nonzero(a.signature == b.signature),
+                                  min(a.text_length, b.text_length)))
+        verdict = compare(a, b)
+        assert possible or not (verdict.same or verdict.readvertised)
+        kept += possible
+        ruled_out += not possible
+    assert kept and ruled_out
