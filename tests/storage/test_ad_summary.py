@@ -180,6 +180,13 @@ def pg_engine(postgres_server):
     drop()
 
 
+def run_together(*threads: threading.Thread) -> None:
+    """Start the threads (two concurrent transactions) and wait for both."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
 @pytest.mark.postgres
 def test_concurrent_stores_of_the_same_ads_neither_deadlock_nor_lose_an_update(pg_engine):
     """Two transactions (a NAV and a Jobbnorge store) write postings of the same two ads in opposite orders: the
@@ -211,11 +218,7 @@ def test_concurrent_stores_of_the_same_ads_neither_deadlock_nor_lose_an_update(p
         except Exception as exc:  # reported below, by the test's own assertion
             errors.append(exc)
 
-    threads = [threading.Thread(target=nav), threading.Thread(target=jobbnorge)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    run_together(threading.Thread(target=nav), threading.Thread(target=jobbnorge))
     assert errors == []
     assert_in_step(engine)
     with engine.connect() as connection:
@@ -265,12 +268,8 @@ def test_stores_writing_the_same_ads_in_opposite_orders_over_several_statements_
         except Exception as exc:  # reported below, by the test's own assertion
             errors.append(exc)
 
-    threads = [threading.Thread(target=store, args=(10, 11, "expired", 1)),
-               threading.Thread(target=store, args=(20, 21, "withdrawn", 2))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    run_together(threading.Thread(target=store, args=(10, 11, "expired", 1)),
+                 threading.Thread(target=store, args=(20, 21, "withdrawn", 2)))
     assert errors == []
     assert_in_step(engine)
     with engine.connect() as connection:
