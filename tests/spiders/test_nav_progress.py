@@ -161,12 +161,14 @@ def test_a_run_killed_mid_page_keeps_its_last_checkpoint(database_url, fake, tmp
     assert not set(detail_hits(fake)) & set(progress["done"])
 
 
-def test_scheduled_runs_with_a_time_limit_make_progress(database_url, fake, tmp_path, caplog):
-    """The scheduler itself (SIGTERM at `time_limit`): each run stores new ads and moves the checkpoint."""
-    fake.scenario.detail_delay = 2.0  # one detail a second with 2 in flight: the page needs 24 s, a run gets 10
+@pytest.mark.parametrize(("delay", "limit"), [(2.0, "10s"), (15.0, "40s")])
+def test_scheduled_runs_with_a_time_limit_make_progress(database_url, fake, tmp_path, caplog, delay, limit):
+    """The scheduler itself (SIGTERM at `time_limit`): each run stores new ads and moves the checkpoint, also when
+    every detail takes 15 s as NAV's do (2 in flight: the page needs 180 s, a run gets 40)."""
+    fake.scenario.detail_delay = delay
     schedule_file = tmp_path / "munijobs.toml"
     schedule_file.write_text('[scheduler]\ntimezone = "Europe/Oslo"\n\n[sources.nav]\nevery = "1h"\n'
-                             'time_limit = "10s"\n', encoding="utf-8")
+                             f'time_limit = "{limit}"\n', encoding="utf-8")
     python, *rest = crawl_command(fake, **SLOW)  # python -m munijobs crawl nav -s...: the source goes last
     command = [python, "-m", "munijobs", "crawl", *(option for option in rest if option.startswith("-s"))]
     settings = Settings()
