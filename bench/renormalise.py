@@ -6,10 +6,11 @@ therefore changes every posting and writes its history (and deduplicates it agai
 ends in storage.clusters.update_clusters); the second finds nothing to change.
 
 Besides wall time it prints the CPU seconds (user + system) of the writing process (which on SQLite runs the database
-too) and of the worker processes, and from them the 2-worker speed-up an idle 2-core machine would give: a pass needs
-at least max(writer, (writer + workers) / 2) seconds there (the writer writes chunk after chunk; all of the work
-shares two cores), against the 1-worker pass's CPU seconds (all in one process). On a shared machine the wall
-ratio also counts the waits for a core.
+too) and of the worker processes, and from them the most 2 workers could gain on an idle 2-core machine (an upper
+bound, with perfect overlap): a pass needs at least max(writer, (writer + workers) / 2) seconds there (the writer
+writes chunk after chunk; all of the work shares two cores), against the 1-worker pass's CPU seconds (all in one
+process). On a shared machine the wall ratio also counts the waits for a core; on an idle one it also counts the
+writer waiting for the first chunks and the workers waiting for the writer.
 
 Usage:  python bench/renormalise.py [--postings 5000]
 """
@@ -131,7 +132,7 @@ def main() -> None:
             for label in PASSES:
                 idle_speedup[label].append(idle[1, label] / idle[2, label])
     figures = [("renormalise / pure normaliser", to_pure), ("2 workers / 1 worker", speedup),
-               *((f"2 workers / 1 worker on an idle 2-core machine, from CPU seconds ({label})", values)
+               *((f"2 workers / 1 worker on an idle 2-core machine at best, from CPU seconds ({label})", values)
                  for label, values in idle_speedup.items())]
     for name, values in figures:
         values.sort()
