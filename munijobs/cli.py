@@ -14,6 +14,7 @@ import click
 
 from munijobs.analysts.commands import BadInput, OneLineErrors
 from munijobs.constants import RunStatus
+from munijobs.progress import progress_report
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -354,13 +355,10 @@ def renormalise(source, workers):
     from storage.renormalise import renormalise_postings
 
     engine = database(reading=True)
-
-    def progress(done: int, total: int) -> None:
-        click.echo(f"renormalise: {done}/{total} postings", err=True)
-
     try:
-        with holding(engine, MAINTENANCE):
-            result = renormalise_postings(engine, source=source, progress=progress, workers=workers)
+        with holding(engine, MAINTENANCE), progress_report("renormalise", "postings") as show:
+            result = renormalise_postings(engine, source=source, workers=workers,
+                                          progress=lambda done, total: show(None, done, total))
     except Held as exc:
         click.echo(f"munijobs: {exc} (maintenance or renormalise); not starting another.", err=True)
         sys.exit(EXIT_LOCKED)
@@ -382,12 +380,9 @@ def dedup(rebuild, workers):
     from storage.clusters import place_unclustered, rebuild_clusters
 
     engine = database()
-
-    def progress(stage: str, done: int, total: int) -> None:
-        click.echo(f"dedup: {stage}: {done}/{total}", err=True)
-
-    result = (rebuild_clusters(engine, progress=progress, workers=workers) if rebuild
-              else place_unclustered(engine, progress=progress))
+    with progress_report("dedup") as progress:
+        result = (rebuild_clusters(engine, progress=progress, workers=workers) if rebuild
+                  else place_unclustered(engine, progress=progress))
     click.echo(f"dedup: {result.postings} postings considered, {result.moved} moved to another ad,"
                f" {result.ads_created} ads created, {result.ads_deleted} ads emptied and removed")
 
