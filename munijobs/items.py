@@ -64,6 +64,19 @@ class ContactPerson:
     phone: str | None = None
     email: str | None = None
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ContactPerson:
+        """A contact person from a source's JSON record (NAV's contactList, Jobbnorge's contacts); blank or
+        non-text values become None."""
+        def text(*keys: str) -> str | None:
+            for key in keys:
+                value = record.get(key)
+                if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
+                    return str(value).strip()
+            return None
+        return cls(name=text("name"), title=text("title", "position"),
+                   phone=text("phone", "mobile", "phoneNumber", "mobilePhone"), email=text("email"))
+
 
 @dataclass(kw_only=True)
 class JobPosting:

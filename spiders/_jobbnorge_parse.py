@@ -175,18 +175,7 @@ def description_html(data: dict[str, Any]) -> str | None:
 
 
 def _contacts(data: dict[str, Any]) -> list[ContactPerson]:
-    people = []
-    for contact in data.get("contacts") or []:
-        if not isinstance(contact, dict):
-            continue
-        phone = next((contact[k] for k in ("phone", "mobile", "phoneNumber", "mobilePhone") if contact.get(k)), None)
-        people.append(ContactPerson(
-            name=_blank_to_none(contact.get("name")),
-            title=_blank_to_none(contact.get("title") or contact.get("position")),
-            phone=_blank_to_none(phone),
-            email=_blank_to_none(contact.get("email")),
-        ))
-    return people
+    return [ContactPerson.from_record(contact) for contact in data.get("contacts") or [] if isinstance(contact, dict)]
 
 
 def parse_detail(body: bytes, url: str, job_id: str) -> JobDetail:

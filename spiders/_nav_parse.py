@@ -261,11 +261,8 @@ def _occupations(content: dict[str, Any]) -> list[OccupationCode]:
 
 def _contacts(content: dict[str, Any]) -> list[ContactPerson]:
     """NAV's contactList, only for the normaliser to mask these persons in the ad's texts (never stored)."""
-    return [
-        ContactPerson(**{key: _blank_to_none(person.get(key)) for key in ("name", "title", "phone", "email")})
-        for person in content.get("contactList") or []
-        if isinstance(person, dict)
-    ]
+    people = _list(content.get("contactList"))
+    return [ContactPerson.from_record(person) for person in people if isinstance(person, dict)]
 
 
 def _extra(content: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,9 @@ from munijobs.dedup.features import (
     interned,
     keys_of,
     link_key_hash,
+    pair_codes,
     pairs_from_keys,
+    pairs_of_codes,
     window_of,
 )
 from munijobs.dedup.match import may_match
@@ -413,7 +415,7 @@ def _write_keys_and_pair(session: Session, keyed: _Keyed, progress: Progress | N
     for start in range(0, len(which), PAIR_CHUNK * 20):
         which[start:start + PAIR_CHUNK * 20] = np.searchsorted(np.array(bounds, dtype=np.int64),
                                                                keyed.keys[start:start + PAIR_CHUNK * 20], side="right")
-    found, written, count = [], 0, len(keyed.ids)
+    found, written = [], 0
     for part in range(KEY_RANGES):
         chosen = np.flatnonzero(which == part)
         keys, rows, kinds = keyed.keys[chosen], keyed.key_rows[chosen], keyed.kinds[chosen]
@@ -425,31 +427,24 @@ def _write_keys_and_pair(session: Session, keyed: _Keyed, progress: Progress | N
         written += len(order)
         del order, stored, stored_keys, owners
         link = kinds == LINK
-        ranged = [_codes(pairs_from_keys(keys[link], rows[link].astype(np.int64)), count)]
+        ranged = [pair_codes(pairs_from_keys(keys[link], rows[link].astype(np.int64)))]
         bands = pairs_from_keys(keys[~link], rows[~link].astype(np.int64))
         del keys, rows, kinds, link
         for start in range(0, len(bands), PAIR_CHUNK):
             some = bands[start:start + PAIR_CHUNK]
             equal = np.count_nonzero(keyed.signatures[some[:, 0]] == keyed.signatures[some[:, 1]], axis=1)
             shorter = np.minimum(keyed.text_lengths[some[:, 0]], keyed.text_lengths[some[:, 1]])
-            ranged.append(_codes(some[may_match(equal, shorter)], count))
+            ranged.append(pair_codes(some[may_match(equal, shorter)]))
         del bands
         found.append(np.unique(np.concatenate(ranged)))  # the range's pairs, each once
         del ranged
         if progress:
             progress("keys", written, int(np.count_nonzero(keyed.kinds != NEXT_WINDOW)))
-    codes = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+    pairs = pairs_of_codes(np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64))
     del found
-    pairs = np.stack((codes // max(count, 1), codes % max(count, 1)), axis=1)
     if progress:
         progress("candidate pairs", len(pairs), len(pairs))
     return pairs
-
-
-def _codes(pairs: np.ndarray, count: int) -> np.ndarray:
-    """(row, row) pairs as one int64 each, ordered as the pairs are: sorting and deduplicating a 1-D array of
-    codes takes far less memory than np.unique(axis=0) over the pairs (the rebuild's peak at a million postings)."""
-    return pairs[:, 0] * count + pairs[:, 1]
 
 
 def _key_rows(keys: np.ndarray, ids: np.ndarray, chunk: int = 50_000):

@@ -32,7 +32,6 @@ def storable_text(text: str) -> str:
 
 CONTACT_LISTS = ("contacts", "contactList")
 """Keys under which the sources (Jobbnorge, NAV) and JobPosting list contact persons: dropped from raw JSON."""
-PHONE_KEYS = ("phone", "mobile", "phoneNumber", "mobilePhone")
 
 
 def _contacts_in(value: Any) -> list[ContactPerson]:
@@ -41,19 +40,13 @@ def _contacts_in(value: Any) -> list[ContactPerson]:
     if isinstance(value, dict):
         for key, item in value.items():
             if key in CONTACT_LISTS and isinstance(item, list):
-                found += [ContactPerson(name=_text(p.get("name")), email=_text(p.get("email")),
-                                        phone=next((_text(p[k]) for k in PHONE_KEYS if _text(p.get(k))), None))
-                          for p in item if isinstance(p, dict)]
+                found += [ContactPerson.from_record(person) for person in item if isinstance(person, dict)]
             else:
                 found += _contacts_in(item)
     elif isinstance(value, (list, tuple)):
         for item in value:
             found += _contacts_in(item)
     return found
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
 
 
 def _masked(value: Any, contacts: list[ContactPerson]) -> Any:

@@ -366,10 +366,19 @@ def pairs_from_keys(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
     if not len(pairs):
         return empty
     if pairs.min() >= 0 and pairs.max() < 2 ** 31:
-        codes = np.sort((pairs[:, 0] << 32) | pairs[:, 1])
-        codes = codes[np.r_[True, codes[1:] != codes[:-1]]]
-        return np.column_stack((codes >> 32, codes & 0xFFFFFFFF))
+        return pairs_of_codes(np.unique(pair_codes(pairs)))
     return np.unique(pairs, axis=0)
+
+
+def pair_codes(pairs: np.ndarray) -> np.ndarray:
+    """(id, id) pairs of ids in [0, 2**31) as one int64 each, in the pairs' order: sorting and deduplicating a 1-D
+    array of codes takes far less time and memory than np.unique(axis=0) over the pairs."""
+    return (pairs[:, 0] << 32) | pairs[:, 1]
+
+
+def pairs_of_codes(codes: np.ndarray) -> np.ndarray:
+    """The (n, 2) pairs of pair_codes."""
+    return np.column_stack((codes >> 32, codes & 0xFFFFFFFF))
 
 
 def _ranges(sizes: np.ndarray) -> np.ndarray:

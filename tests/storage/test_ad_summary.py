@@ -187,11 +187,9 @@ def run_together(*threads: threading.Thread) -> None:
     for thread in threads:
         thread.join(30)
 
-@pytest.mark.postgres
-def test_concurrent_stores_of_the_same_ads_neither_deadlock_nor_lose_an_update(pg_engine):
-    """Two transactions (a NAV and a Jobbnorge store) write postings of the same two ads in opposite orders: the
-    second waits for the first, then recomputes from the postings as committed."""
-    engine = pg_engine
+
+def two_ads_at_two_sources(engine):
+    """Ads 1 and 2, each with a NAV posting (10, 11) and a Jobbnorge posting (21, 20)."""
     ensure_source(engine, "jobbnorge")
     for ad_id in (1, 2):
         add_ad(engine, ad_id)
@@ -199,6 +197,14 @@ def test_concurrent_stores_of_the_same_ads_neither_deadlock_nor_lose_an_update(p
     add_posting(engine, 11, 2, "nav")
     add_posting(engine, 20, 2, "jobbnorge")
     add_posting(engine, 21, 1, "jobbnorge")
+    return engine
+
+
+@pytest.mark.postgres
+def test_concurrent_stores_of_the_same_ads_neither_deadlock_nor_lose_an_update(pg_engine):
+    """Two transactions (a NAV and a Jobbnorge store) write postings of the same two ads in opposite orders: the
+    second waits for the first, then recomputes from the postings as committed."""
+    engine = two_ads_at_two_sources(pg_engine)
     first_wrote, errors = threading.Event(), []
 
     def nav() -> None:
@@ -247,14 +253,7 @@ def test_autogenerate_sees_no_difference_from_the_models(engine):
 def test_stores_writing_the_same_ads_in_opposite_orders_over_several_statements_do_not_deadlock(pg_engine):
     """Each transaction first writes a posting of ad 1 (NAV) or ad 2 (Jobbnorge), waits for the other, then one of
     the other ad: the summaries are locked at COMMIT in id order, so one waits for the other and none fails."""
-    engine = pg_engine
-    ensure_source(engine, "jobbnorge")
-    for ad_id in (1, 2):
-        add_ad(engine, ad_id)
-    add_posting(engine, 10, 1, "nav")
-    add_posting(engine, 11, 2, "nav")
-    add_posting(engine, 20, 2, "jobbnorge")
-    add_posting(engine, 21, 1, "jobbnorge")
+    engine = two_ads_at_two_sources(pg_engine)
     both_wrote, errors = threading.Barrier(2, timeout=10), []
 
     def store(first: int, second: int, status: str, day: int) -> None:
